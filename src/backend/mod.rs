@@ -1,0 +1,169 @@
+//! Backends: how BPF programs get attached to the discovered functions.
+//!
+//! Every backend loads one BPF object (built from src/bpf) configured by
+//! [`load`], knows how many skb parameter positions it can read, and attaches
+//! its programs to the targets, returning file-descriptor based links so that
+//! nothing stays attached when ipft exits, however it exits.
+
+pub mod kprobe;
+
+use crate::bpf::BpfConfig;
+use crate::cli::BackendKind;
+use crate::discovery::Target;
+use anyhow::{bail, Context, Result};
+use libbpf_rs::{Link, Object, ObjectBuilder, OpenObject};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// What the user asked of the BPF side.
+#[derive(Clone, Copy, Debug)]
+pub struct LoadOptions {
+    pub mark: u32,
+    pub mask: u32,
+    /// Event buffer pages per CPU.
+    pub page_count: u32,
+}
+
+/// Links of one attach run and what the kernel refused.
+pub struct Attached {
+    pub links: Vec<Link>,
+    pub attached: usize,
+    /// (function, reason) for every target the kernel refused.
+    pub refused: Vec<(String, String)>,
+    pub elapsed: Duration,
+    /// Attach was cut short by a signal.
+    pub interrupted: bool,
+}
+
+/// A way of attaching to kernel functions.
+pub trait Backend {
+    fn kind(&self) -> BackendKind;
+    /// skb parameter positions its programs can read (0..max).
+    fn max_positions(&self) -> usize;
+    /// The embedded BPF object it loads.
+    fn object_bytes(&self) -> &'static [u8];
+    /// Attaches the loaded object's programs to every target, stopping early
+    /// when `stop` becomes true.
+    fn attach(&self, obj: &Object, targets: &[Target], stop: &AtomicBool) -> Result<Attached>;
+}
+
+/// The backend for `kind`, or a one-line explanation of why this kernel (or
+/// this build) cannot use it.
+pub fn select(kind: Option<BackendKind>, tracefs: &std::path::Path) -> Result<Box<dyn Backend>> {
+    let kind = kind.unwrap_or(BackendKind::Kprobe);
+    match kind {
+        BackendKind::Kprobe => {
+            if !tracefs.join("kprobe_events").exists() {
+                bail!(
+                    "backend kprobe: this kernel has no kprobes ({} missing; needs CONFIG_KPROBES=y and CONFIG_KPROBE_EVENTS=y)",
+                    tracefs.join("kprobe_events").display()
+                );
+            }
+            Ok(Box::new(kprobe::Kprobe))
+        }
+        other => bail!(
+            "backend {} is not available in this version of ipft yet; use -b kprobe",
+            other.name()
+        ),
+    }
+}
+
+/// True when the running kernel has BPF ring buffers (Linux 5.8+).
+pub fn kernel_has_ringbuf() -> bool {
+    // SAFETY: plain libbpf feature probe; NULL opts is allowed.
+    unsafe {
+        libbpf_sys::libbpf_probe_bpf_map_type(libbpf_sys::BPF_MAP_TYPE_RINGBUF, std::ptr::null())
+            == 1
+    }
+}
+
+/// Opens `bytes`, writes the configuration into .rodata, sizes the event
+/// buffer, picks ring buffer or perf buffer, and loads it into the kernel.
+/// `use_ringbuf` comes from [`kernel_has_ringbuf`]; the reader must agree.
+pub fn load(bytes: &[u8], opts: &LoadOptions, use_ringbuf: bool) -> Result<Object> {
+    let mut open = ObjectBuilder::default()
+        .open_memory(bytes)
+        .context("cannot open ipft's BPF object")?;
+    configure(&mut open, opts, use_ringbuf)?;
+    open.load().map_err(|e| {
+        anyhow::anyhow!(
+            "the kernel refused ipft's BPF programs: {e}; run with -v to see the verifier's log"
+        )
+    })
+}
+
+fn configure(open: &mut OpenObject, opts: &LoadOptions, use_ringbuf: bool) -> Result<()> {
+    let config = BpfConfig {
+        mark: opts.mark,
+        mask: opts.mask,
+        use_ringbuf: use_ringbuf as u32,
+        _pad: 0,
+    };
+    let ncpus = libbpf_rs::num_possible_cpus().unwrap_or(1) as u32;
+    let page = page_size();
+    let mut rodata_set = false;
+    for mut map in open.maps_mut() {
+        let name = map.name().to_string_lossy().into_owned();
+        if name.ends_with(".rodata") {
+            let value = map
+                .initial_value_mut()
+                .context("BPF .rodata has no initial value")?;
+            let cfg = config.as_bytes();
+            if value.len() < cfg.len() {
+                bail!("BPF .rodata is smaller than struct ipft_config");
+            }
+            value[..cfg.len()].copy_from_slice(cfg);
+            rodata_set = true;
+        } else if name == "ipft_events_rb" {
+            if use_ringbuf {
+                // One ring shared by all CPUs: as much room as per-CPU buffers would have.
+                let size = (opts.page_count as u64 * page * ncpus as u64).next_power_of_two();
+                map.set_max_entries(size.min(1 << 30) as u32)?;
+            } else {
+                map.set_autocreate(false)?;
+            }
+        }
+    }
+    if !rodata_set {
+        bail!("ipft's BPF object has no .rodata configuration");
+    }
+    Ok(())
+}
+
+pub fn page_size() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    (unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).max(4096) as u64
+}
+
+/// Attaches targets one by one with `attach_one`, showing progress on stderr.
+/// Refusals are collected, not fatal: the kernel blacklists some functions.
+pub fn attach_each(
+    targets: &[Target],
+    stop: &AtomicBool,
+    mut attach_one: impl FnMut(&Target) -> Result<Link>,
+) -> Attached {
+    let start = std::time::Instant::now();
+    let bar = crate::progress::attach_bar(targets.len() as u64);
+    let mut links = Vec::with_capacity(targets.len());
+    let mut refused = Vec::new();
+    let mut interrupted = false;
+    for t in targets {
+        if stop.load(Ordering::Relaxed) {
+            interrupted = true;
+            break;
+        }
+        match attach_one(t) {
+            Ok(link) => links.push(link),
+            Err(e) => refused.push((format!("{} [{}]", t.name, t.module), format!("{e:#}"))),
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Attached {
+        attached: links.len(),
+        links,
+        refused,
+        elapsed: start.elapsed(),
+        interrupted,
+    }
+}

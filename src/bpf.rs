@@ -1,0 +1,27 @@
+//! The BPF objects built from src/bpf by build.rs and embedded in the binary,
+//! and the load-time configuration they read from .rodata.
+
+/// kprobe backend: ipft_kprobe_0 .. ipft_kprobe_4, one per skb position.
+pub static KPROBE_OBJ: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/kprobe.bpf.o"));
+
+/// Mirror of `struct ipft_config` in src/bpf/body.bpf.h.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct BpfConfig {
+    pub mark: u32,
+    pub mask: u32,
+    pub use_ringbuf: u32,
+    pub _pad: u32,
+}
+
+impl BpfConfig {
+    pub fn as_bytes(&self) -> &[u8] {
+        // SAFETY: repr(C) struct of u32s, no padding.
+        unsafe {
+            std::slice::from_raw_parts(
+                (self as *const Self).cast::<u8>(),
+                std::mem::size_of::<Self>(),
+            )
+        }
+    }
+}

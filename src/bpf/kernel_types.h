@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The few kernel types ipft's BPF programs touch, declared with
+ * preserve_access_index so that libbpf relocates every field access against
+ * the running kernel's BTF (CO-RE). A full vmlinux.h is not needed: CO-RE
+ * matches fields by name, not by position.
+ */
+#ifndef IPFT_KERNEL_TYPES_H
+#define IPFT_KERNEL_TYPES_H
+
+typedef unsigned char __u8;
+typedef unsigned short __u16;
+typedef unsigned int __u32;
+typedef unsigned long long __u64;
+typedef signed char __s8;
+typedef short __s16;
+typedef int __s32;
+typedef long long __s64;
+typedef __u16 __be16;
+typedef __u32 __be32;
+typedef __u32 __wsum;
+typedef _Bool bool;
+#define true 1
+#define false 0
+
+enum bpf_map_type {
+	BPF_MAP_TYPE_PERF_EVENT_ARRAY = 4,
+	BPF_MAP_TYPE_PERCPU_ARRAY = 6,
+	BPF_MAP_TYPE_RINGBUF = 27,
+};
+
+enum {
+	BPF_F_CURRENT_CPU = 0xffffffffULL,
+};
+
+/* x86_64 register frame: kprobe programs read it directly, so the layout is
+ * the real one, not only the names. */
+struct pt_regs {
+	unsigned long r15, r14, r13, r12, bp, bx, r11, r10, r9, r8;
+	unsigned long ax, cx, dx, si, di, orig_ax, ip, cs, flags, sp, ss;
+};
+
+struct sk_buff {
+	unsigned int len;
+	__u32 mark;
+	unsigned char *head;
+	unsigned char *data;
+} __attribute__((preserve_access_index));
+
+#define __VMLINUX_H__ /* tells bpf_tracing.h to use the kernel's pt_regs names */
+
+#endif

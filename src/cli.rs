@@ -1,0 +1,219 @@
+//! The command line (SPEC.md, "Command line") and its validation.
+//!
+//! Every string is parsed here, once: marks become numbers, regexes are
+//! compiled, enumerated options become enums. Nothing downstream re-parses
+//! user input. Errors name the bad value and say what to do.
+
+use clap::{Parser, ValueEnum};
+use regex::Regex;
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "ipft",
+    version,
+    about = "Trace the journey of marked packets through the Linux kernel",
+    after_help = "Example:\n  sudo ipft -m 0xdeadbeef\n  sudo iptables -t raw -A OUTPUT -d 10.0.0.2 -j MARK --set-mark 0xdeadbeef\n  ping 10.0.0.2   # then Ctrl-C ipft"
+)]
+pub struct Cli {
+    /// Trace packets whose skb->mark matches (decimal, 0x hex or 0 octal)
+    #[arg(short = 'm', long, value_name = "NUM", value_parser = parse_u32)]
+    pub mark: Option<u32>,
+
+    /// Compare only these bits of the mark: (skb->mark & mask) == (mark & mask)
+    #[arg(long, value_name = "NUM", value_parser = parse_u32, default_value = "0xffffffff")]
+    pub mask: u32,
+
+    /// How to attach (default: the best the kernel supports)
+    #[arg(short = 'b', long, value_enum, value_name = "BACKEND")]
+    pub backend: Option<BackendKind>,
+
+    /// What to record
+    #[arg(
+        short = 't',
+        long,
+        value_enum,
+        value_name = "TRACER",
+        default_value = "function"
+    )]
+    pub tracer: TracerKind,
+
+    /// Output format
+    #[arg(
+        short = 'o',
+        long,
+        value_enum,
+        value_name = "FORMAT",
+        default_value = "aggregate"
+    )]
+    pub output: OutputKind,
+
+    /// Trace only functions whose name matches RE (unanchored)
+    #[arg(short = 'r', long, value_name = "RE", value_parser = parse_regex)]
+    pub regex: Option<Regex>,
+
+    /// Trace only functions whose module matches RE ("vmlinux" for the core kernel)
+    #[arg(long, value_name = "RE", value_parser = parse_regex)]
+    pub module_regex: Option<Regex>,
+
+    /// List the functions that would be traced and exit
+    #[arg(short = 'l', long)]
+    pub list: bool,
+
+    /// Extension: .c (compiled with clang), .o (BPF object with BTF) or .lua
+    #[arg(short = 'e', long, value_name = "PATH")]
+    pub extension: Option<PathBuf>,
+
+    /// Lua extension (same as -e x.lua)
+    #[arg(short = 's', long, value_name = "PATH")]
+    pub script: Option<PathBuf>,
+
+    /// Print an extension template to stdout and exit
+    #[arg(long, value_enum, value_name = "TARGET")]
+    pub gen: Option<GenTarget>,
+
+    /// Debug messages, libbpf logs, attach statistics
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+
+    /// Event buffer size per CPU, in pages (a power of two)
+    #[arg(long, value_name = "N", value_parser = parse_page_count, default_value = "8")]
+    pub perf_page_count: u32,
+
+    /// Sample period of the event output
+    #[arg(long, value_name = "N", value_parser = parse_positive, default_value = "1")]
+    pub perf_sample_period: u32,
+
+    /// Wake the reader every N events
+    #[arg(long, value_name = "N", value_parser = parse_positive, default_value = "1")]
+    pub perf_wakeup_events: u32,
+
+    /// Do not raise RLIMIT_MEMLOCK / RLIMIT_NOFILE
+    #[arg(long)]
+    pub no_set_rlimit: bool,
+
+    /// Once tracing is live, accept TCP connections on 127.0.0.1 (readiness probe)
+    #[arg(long)]
+    pub enable_probe_server: bool,
+
+    /// Port of the probe server
+    #[arg(long, value_name = "N", default_value = "13720")]
+    pub probe_server_port: u16,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BackendKind {
+    Kprobe,
+    Ftrace,
+    #[value(name = "kprobe-multi")]
+    KprobeMulti,
+    Tracepoint,
+}
+
+impl BackendKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::Kprobe => "kprobe",
+            BackendKind::Ftrace => "ftrace",
+            BackendKind::KprobeMulti => "kprobe-multi",
+            BackendKind::Tracepoint => "tracepoint",
+        }
+    }
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TracerKind {
+    Function,
+    #[value(name = "function_graph")]
+    FunctionGraph,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutputKind {
+    Aggregate,
+    Json,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum GenTarget {
+    #[value(name = "bpf-module-skeleton")]
+    BpfModuleSkeleton,
+    #[value(name = "bpf-module-header")]
+    BpfModuleHeader,
+}
+
+/// Parses a 32-bit number the way C's strtoul(s, 0) does: `0x` hex, leading
+/// `0` octal, decimal otherwise.
+pub fn parse_u32(s: &str) -> Result<u32, String> {
+    let t = s.trim();
+    let (digits, radix) = if let Some(h) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        (h, 16)
+    } else if t.len() > 1 && t.starts_with('0') {
+        (&t[1..], 8)
+    } else {
+        (t, 10)
+    };
+    u32::from_str_radix(digits, radix).map_err(|_| {
+        "not a 32-bit number; use decimal (3735928559), 0x hex (0xdeadbeef) or 0 octal (0755)"
+            .to_string()
+    })
+}
+
+fn parse_regex(s: &str) -> Result<Regex, String> {
+    Regex::new(s).map_err(|e| {
+        // regex's message spans several lines; keep the last, which says what is wrong.
+        let why = e.to_string();
+        let why = why.lines().last().unwrap_or("invalid").trim().to_string();
+        format!("not a valid regular expression ({why})")
+    })
+}
+
+fn parse_positive(s: &str) -> Result<u32, String> {
+    match parse_u32(s) {
+        Ok(0) | Err(_) => Err("must be a number of 1 or more".into()),
+        Ok(n) => Ok(n),
+    }
+}
+
+fn parse_page_count(s: &str) -> Result<u32, String> {
+    let n = parse_positive(s)?;
+    if !n.is_power_of_two() {
+        return Err(format!(
+            "must be a power of two (e.g. {})",
+            n.next_power_of_two()
+        ));
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn marks_parse_in_three_bases() {
+        assert_eq!(parse_u32("3735928559"), Ok(0xdeadbeef));
+        assert_eq!(parse_u32("0xdeadbeef"), Ok(0xdeadbeef));
+        assert_eq!(parse_u32("0XFF"), Ok(255));
+        assert_eq!(parse_u32("0755"), Ok(0o755));
+        assert_eq!(parse_u32("0"), Ok(0));
+        assert!(parse_u32("0x1ffffffff").is_err());
+        assert!(parse_u32("abc").is_err());
+        assert!(parse_u32("09").is_err());
+        assert!(parse_u32("").is_err());
+    }
+
+    #[test]
+    fn page_count_must_be_power_of_two() {
+        assert_eq!(parse_page_count("64"), Ok(64));
+        assert!(parse_page_count("3").unwrap_err().contains("power of two"));
+        assert!(parse_page_count("0").is_err());
+    }
+
+    #[test]
+    fn bad_regex_is_one_line() {
+        let e = parse_regex("ip_(").unwrap_err();
+        assert!(!e.contains('\n'), "{e}");
+        assert!(e.contains("regular expression"));
+    }
+}

@@ -1,0 +1,98 @@
+//! /proc/kallsyms: the address of every text symbol, with its module.
+//!
+//! Names may occur several times (static functions of the same name in
+//! different files); this keeps every copy so discovery can decide.
+
+use super::VMLINUX;
+use std::collections::HashMap;
+
+/// One text symbol.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Symbol {
+    pub addr: u64,
+    pub module: String,
+}
+
+/// Text symbols by name, every copy kept in file order.
+#[derive(Default, Debug)]
+pub struct Kallsyms {
+    by_name: HashMap<String, Vec<Symbol>>,
+}
+
+impl Kallsyms {
+    pub fn read() -> std::io::Result<Self> {
+        Ok(Self::parse(&std::fs::read_to_string("/proc/kallsyms")?))
+    }
+
+    /// Parses kallsyms text: `ffffffff81000000 T name\t[module]`.
+    pub fn parse(text: &str) -> Self {
+        let mut by_name: HashMap<String, Vec<Symbol>> = HashMap::new();
+        for line in text.lines() {
+            let mut it = line.split_whitespace();
+            let (Some(addr), Some(kind), Some(name)) = (it.next(), it.next(), it.next()) else {
+                continue;
+            };
+            if !matches!(kind, "t" | "T") {
+                continue;
+            }
+            let Ok(addr) = u64::from_str_radix(addr, 16) else {
+                continue;
+            };
+            let module = it
+                .next()
+                .map(|m| m.trim_start_matches('[').trim_end_matches(']'))
+                .unwrap_or(VMLINUX);
+            by_name.entry(name.to_string()).or_default().push(Symbol {
+                addr,
+                module: module.to_string(),
+            });
+        }
+        Kallsyms { by_name }
+    }
+
+    /// Every copy of `name` that lives in `module`.
+    pub fn lookup<'a>(&'a self, name: &str, module: &'a str) -> impl Iterator<Item = u64> + 'a {
+        self.by_name
+            .get(name)
+            .into_iter()
+            .flatten()
+            .filter(move |s| s.module == module)
+            .map(|s| s.addr)
+    }
+
+    /// True when every address is zero: kptr_restrict hides them from us.
+    pub fn addresses_hidden(&self) -> bool {
+        !self.by_name.is_empty() && self.by_name.values().flatten().all(|s| s.addr == 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FIXTURE: &str = "\
+ffffffff81a00000 T ip_rcv
+ffffffff81a00100 t dup_fn
+ffffffff81b00100 t dup_fn
+ffffffff81c00000 D some_data
+ffffffffc0001000 t veth_xmit\t[veth]
+ffffffffc0002000 t dup_fn\t[veth]
+";
+
+    #[test]
+    fn parses_text_symbols_with_modules_and_duplicates() {
+        let k = Kallsyms::parse(FIXTURE);
+        assert_eq!(
+            k.lookup("ip_rcv", "vmlinux").collect::<Vec<_>>(),
+            [0xffffffff81a00000]
+        );
+        assert_eq!(
+            k.lookup("veth_xmit", "veth").collect::<Vec<_>>(),
+            [0xffffffffc0001000]
+        );
+        assert_eq!(k.lookup("dup_fn", "vmlinux").count(), 2);
+        assert_eq!(k.lookup("dup_fn", "veth").count(), 1);
+        assert_eq!(k.lookup("some_data", "vmlinux").count(), 0);
+        assert!(!k.addresses_hidden());
+    }
+}

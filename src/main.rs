@@ -1,0 +1,48 @@
+//! ipft: traces the journey of marked packets through the Linux kernel.
+//!
+//! main parses the command line and maps every failure to one line on stderr
+//! and a non-zero exit status. The work itself is in [`session`].
+
+mod backend;
+mod bpf;
+mod cli;
+mod discovery;
+mod event;
+mod kernel;
+mod output;
+mod progress;
+mod reader;
+mod session;
+mod symbols;
+
+use clap::error::ErrorKind;
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                let _ = e.print();
+                return ExitCode::SUCCESS;
+            }
+            // clap adds a usage hint over several lines; the first says it all.
+            let text = e.render().to_string();
+            let first = text
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("error");
+            eprintln!("ipft: {}", first.trim_start_matches("error: "));
+            return ExitCode::from(2);
+        }
+    };
+    match session::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let msg = format!("{e:#}").replace('\n', " ");
+            eprintln!("ipft: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,288 @@
+//! One run of ipft, start to end: validate the request against the kernel,
+//! discover functions, then either list them or load, attach, read events
+//! until Ctrl-C/SIGTERM, detach and print.
+//!
+//! Owns the order of these steps and the messages on stderr; the steps
+//! themselves live in their own modules.
+
+use crate::backend::{self, Backend, LoadOptions};
+use crate::cli::{Cli, OutputKind, TracerKind};
+use crate::discovery::{self, Discovery, NameFilter};
+use crate::kernel::{btf, kallsyms::Kallsyms, tracefs};
+use crate::output::{aggregate::Aggregate, json::Json, Func, Output};
+use crate::reader::Reader;
+use crate::symbols::Resolver;
+use anyhow::{bail, Context, Result};
+use std::io::Write;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub fn run(cli: Cli) -> Result<()> {
+    refuse_unavailable(&cli)?;
+    if unsafe { libc::geteuid() } != 0 {
+        bail!("ipft must run as root (it reads kernel symbols and loads BPF programs); try `sudo ipft ...`");
+    }
+    set_libbpf_logging(cli.verbose);
+    let tracefs = tracefs::find_or_mount()?;
+    let backend = backend::select(cli.backend, &tracefs)?;
+    let filter = NameFilter {
+        regex: cli.regex.clone(),
+        module_regex: cli.module_regex.clone(),
+    };
+    let found = discover(&tracefs, backend.max_positions(), &filter, cli.verbose)?;
+    if cli.list {
+        return list(&found);
+    }
+    let Some(mark) = cli.mark else {
+        bail!("no mark given: say which packets to trace with -m/--mark (e.g. -m 0xdeadbeef), or use -l to list functions");
+    };
+    if found.targets.is_empty() {
+        bail!("no function to trace: -r/--module-regex matched none of the kernel's skb functions (see ipft -l)");
+    }
+    trace(&cli, backend.as_ref(), &found, mark)
+}
+
+/// Options that parse but whose capability is not in this version.
+fn refuse_unavailable(cli: &Cli) -> Result<()> {
+    if cli.gen.is_some() {
+        bail!("--gen is not available in this version of ipft yet");
+    }
+    if let Some(p) = cli.extension.as_ref().or(cli.script.as_ref()) {
+        bail!(
+            "extension {}: extensions are not available in this version of ipft yet",
+            p.display()
+        );
+    }
+    if cli.tracer == TracerKind::FunctionGraph {
+        bail!(
+            "tracer function_graph is not available in this version of ipft yet; use -t function"
+        );
+    }
+    Ok(())
+}
+
+fn set_libbpf_logging(verbose: bool) {
+    if verbose {
+        libbpf_rs::set_print(Some((libbpf_rs::PrintLevel::Debug, |_, msg| {
+            eprint!("libbpf: {msg}")
+        })));
+    } else {
+        libbpf_rs::set_print(None);
+    }
+}
+
+fn discover(
+    tracefs: &Path,
+    max_positions: usize,
+    filter: &NameFilter,
+    verbose: bool,
+) -> Result<Discovery> {
+    let funcs = btf::read_skb_funcs(Path::new("/sys/kernel/btf"))?;
+    let kallsyms = Kallsyms::read().context("cannot read /proc/kallsyms")?;
+    if kallsyms.addresses_hidden() {
+        bail!("/proc/kallsyms shows no addresses; run as root with kernel.kptr_restrict < 2");
+    }
+    let filter_funcs = tracefs::FilterFunctions::read(tracefs)?;
+    let found = discovery::discover(&funcs, &kallsyms, &filter_funcs, max_positions, filter);
+    if verbose {
+        let s = &found.skipped;
+        eprintln!(
+            "discovery: {} skb functions in BTF, {} targets; skipped: {} filtered by -r/--module-regex, {} not in available_filter_functions, {} not in kallsyms, {} skb beyond position {}, {} variadic, {} struct by value, {} ambiguous",
+            funcs.len(),
+            found.targets.len(),
+            s.filtered_out,
+            s.not_traceable,
+            s.not_in_kallsyms,
+            s.beyond_positions,
+            max_positions,
+            s.variadic,
+            s.struct_by_value,
+            s.ambiguous.len()
+        );
+        for name in &s.ambiguous {
+            eprintln!("discovery: skipped {name}: its BTF prototypes disagree on the skb position");
+        }
+    }
+    Ok(found)
+}
+
+fn list(found: &Discovery) -> Result<()> {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    writeln!(
+        out,
+        "{:<48} {:<20} {:<18} {}",
+        "Name", "Module", "Address", "SkbPos"
+    )?;
+    for t in &found.targets {
+        writeln!(
+            out,
+            "{:<48} {:<20} {:#018x} {}",
+            t.name, t.module, t.addr, t.skb_pos
+        )?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Signals received: the first stops tracing, the second exits at once
+/// (links are file descriptors, so exiting detaches everything).
+static SIGNALS: AtomicUsize = AtomicUsize::new(0);
+
+fn install_signal_handler(stop: Arc<AtomicBool>) -> Result<()> {
+    ctrlc::set_handler(move || {
+        if SIGNALS.fetch_add(1, Ordering::SeqCst) >= 1 {
+            std::process::exit(130);
+        }
+        stop.store(true, Ordering::SeqCst);
+    })
+    .context("cannot install the SIGINT/SIGTERM handler")
+}
+
+fn raise_rlimits(verbose: bool) {
+    let raise = |resource, name: &str, to_max: bool| {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: valid resource and pointer.
+        unsafe { libc::getrlimit(resource, &mut lim) };
+        let new = if to_max {
+            libc::rlimit {
+                rlim_cur: libc::RLIM_INFINITY,
+                rlim_max: libc::RLIM_INFINITY,
+            }
+        } else {
+            libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            }
+        };
+        // SAFETY: valid resource and pointer.
+        if unsafe { libc::setrlimit(resource, &new) } != 0 && verbose {
+            // Kernels 5.11+ account BPF memory without RLIMIT_MEMLOCK: not fatal.
+            eprintln!(
+                "rlimit: cannot raise {name}: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+    };
+    raise(libc::RLIMIT_MEMLOCK, "RLIMIT_MEMLOCK", true);
+    // Each kprobe costs a perf event fd and a link fd.
+    raise(libc::RLIMIT_NOFILE, "RLIMIT_NOFILE", false);
+}
+
+fn trace<'t>(cli: &Cli, backend: &dyn Backend, found: &'t Discovery, mark: u32) -> Result<()> {
+    if !cli.no_set_rlimit {
+        raise_rlimits(cli.verbose);
+    }
+    // Fail on a busy port before spending minutes attaching.
+    if cli.enable_probe_server {
+        std::net::TcpListener::bind(("127.0.0.1", cli.probe_server_port)).with_context(|| {
+            format!(
+                "probe server: cannot listen on 127.0.0.1:{}; choose another --probe-server-port",
+                cli.probe_server_port
+            )
+        })?;
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    install_signal_handler(stop.clone())?;
+
+    let use_ringbuf = backend::kernel_has_ringbuf();
+    let opts = LoadOptions {
+        mark,
+        mask: cli.mask,
+        page_count: cli.perf_page_count,
+    };
+    let obj = backend::load(backend.object_bytes(), &opts, use_ringbuf)?;
+    let reader = Reader::new(&obj, cli.perf_page_count, use_ringbuf)?;
+
+    let attached = backend.attach(&obj, &found.targets, &stop)?;
+    if cli.verbose {
+        eprintln!(
+            "attach: backend {}, {} functions attached, {} refused by the kernel, in {:.2}s (wall)",
+            backend.kind().name(),
+            attached.attached,
+            attached.refused.len(),
+            attached.elapsed.as_secs_f64()
+        );
+        for (func, why) in &attached.refused {
+            eprintln!("attach: refused {func}: {why}");
+        }
+    }
+    if attached.interrupted {
+        eprintln!("Interrupted while attaching; detaching.");
+        return Ok(());
+    }
+    if attached.attached == 0 {
+        let why = attached.refused.first().map(|(f, w)| format!("{f}: {w}"));
+        bail!(
+            "the kernel refused every function ({}); run with -v for details",
+            why.unwrap_or_default()
+        );
+    }
+    eprintln!("Trace ready!");
+    if cli.enable_probe_server {
+        start_probe_server(cli.probe_server_port)?;
+    }
+
+    let resolver = Resolver::new(&found.targets);
+    let stdout = std::io::stdout();
+    let mut out: Box<dyn Output<'t> + 't> = match cli.output {
+        OutputKind::Aggregate => Box::new(Aggregate::new(stdout.lock())),
+        OutputKind::Json => Box::new(Json::new(stdout.lock())),
+    };
+    let counter = crate::progress::event_counter();
+    let show_counter = cli.output == OutputKind::Aggregate;
+    let deliver =
+        |events: Vec<crate::event::Event>, out: &mut Box<dyn Output<'t> + 't>| -> Result<()> {
+            for e in &events {
+                out.on_event(e, Func::of(resolver.resolve(e.faddr)))?;
+            }
+            if show_counter && !events.is_empty() {
+                counter.set_position(out.count());
+            }
+            Ok(())
+        };
+    while !stop.load(Ordering::SeqCst) {
+        let events = reader.poll(Duration::from_millis(100))?;
+        deliver(events, &mut out)?;
+    }
+    counter.finish_and_clear();
+
+    let detach_start = Instant::now();
+    drop(attached.links);
+    let detach = detach_start.elapsed();
+    deliver(reader.drain()?, &mut out)?;
+    out.finish()?;
+
+    let (per_cpu, reader_lost) = reader.lost()?;
+    let lost: u64 = per_cpu.iter().sum::<u64>() + reader_lost;
+    if cli.verbose {
+        eprintln!("detach: {:.2}s (wall)", detach.as_secs_f64());
+        eprintln!("lost per CPU: {per_cpu:?}, lost by the reader: {reader_lost}");
+    }
+    if lost > 0 {
+        eprintln!(
+            "{} events received, {lost} events lost; raise --perf-page-count",
+            out.count()
+        );
+    } else {
+        eprintln!("{} events received, 0 lost", out.count());
+    }
+    Ok(())
+}
+
+/// Accepts and closes connections on 127.0.0.1:port, so scripts can wait
+/// until tracing is live.
+fn start_probe_server(port: u16) -> Result<()> {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port))
+        .with_context(|| format!("probe server: cannot listen on 127.0.0.1:{port}"))?;
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            drop(conn);
+        }
+    });
+    Ok(())
+}
