@@ -15,7 +15,7 @@ mod reader;
 mod session;
 mod symbols;
 
-use clap::error::ErrorKind;
+use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::Parser;
 use std::process::ExitCode;
 
@@ -33,7 +33,11 @@ fn main() -> ExitCode {
                 .lines()
                 .find(|l| !l.trim().is_empty())
                 .unwrap_or("error");
-            eprintln!("ipft: {}", first.trim_start_matches("error: "));
+            let mut line = first.trim_start_matches("error: ").to_string();
+            if let Some(ContextValue::Strings(valid)) = e.get(ContextKind::ValidValue) {
+                line.push_str(&format!(" (possible values: {})", valid.join(", ")));
+            }
+            eprintln!("ipft: {line}");
             return ExitCode::from(2);
         }
     };

@@ -17,7 +17,7 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub fn run(cli: Cli) -> Result<()> {
     refuse_unavailable(&cli)?;
@@ -112,8 +112,8 @@ fn list(found: &Discovery) -> Result<()> {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     writeln!(
         out,
-        "{:<48} {:<20} {:<18} {}",
-        "Name", "Module", "Address", "SkbPos"
+        "{:<48} {:<20} {:<18} SkbPos",
+        "Name", "Module", "Address"
     )?;
     for t in &found.targets {
         writeln!(
@@ -213,6 +213,7 @@ fn trace<'t>(cli: &Cli, backend: &dyn Backend, found: &'t Discovery, mark: u32) 
     }
     if attached.interrupted {
         eprintln!("Interrupted while attaching; detaching.");
+        backend::detach(attached.links);
         return Ok(());
     }
     if attached.attached == 0 {
@@ -251,9 +252,7 @@ fn trace<'t>(cli: &Cli, backend: &dyn Backend, found: &'t Discovery, mark: u32) 
     }
     counter.finish_and_clear();
 
-    let detach_start = Instant::now();
-    drop(attached.links);
-    let detach = detach_start.elapsed();
+    let detach = backend::detach(attached.links);
     deliver(reader.drain()?, &mut out)?;
     out.finish()?;
 

@@ -167,3 +167,23 @@ pub fn attach_each(
         interrupted,
     }
 }
+
+/// Threads that close links at once. Closing a kprobe waits for an RCU grace
+/// period; waiters on several threads share grace periods, so closing in
+/// parallel turns minutes of serial waiting into seconds.
+const DETACH_THREADS: usize = 64;
+
+/// Detaches every link (closing its file descriptors) and returns the wall
+/// time it took.
+pub fn detach(links: Vec<Link>) -> Duration {
+    let start = std::time::Instant::now();
+    let chunk = links.len().div_ceil(DETACH_THREADS).max(1);
+    let mut links = links;
+    std::thread::scope(|s| {
+        while !links.is_empty() {
+            let rest = links.split_off(links.len().saturating_sub(chunk));
+            s.spawn(move || drop(rest));
+        }
+    });
+    start.elapsed()
+}

@@ -1,0 +1,126 @@
+//! Command-line behaviour that needs no kernel: help, and every bad input
+//! giving one clear line on stderr and a non-zero exit.
+
+use std::process::{Command, Output};
+
+fn ipft(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ipft"))
+        .args(args)
+        .output()
+        .expect("run ipft")
+}
+
+/// Asserts a failure with exactly one line on stderr containing every `needle`.
+fn assert_one_line_error(args: &[&str], needles: &[&str]) {
+    let out = ipft(args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{args:?} succeeded");
+    assert_eq!(err.trim_end().lines().count(), 1, "{args:?} stderr:\n{err}");
+    for n in needles {
+        assert!(err.contains(n), "{args:?}: {err:?} lacks {n:?}");
+    }
+}
+
+#[test]
+fn help_exits_zero() {
+    for flag in ["-h", "--help"] {
+        let out = ipft(&[flag]);
+        assert!(out.status.success());
+        let text = String::from_utf8_lossy(&out.stdout);
+        for opt in [
+            "--mark",
+            "--mask",
+            "--backend",
+            "--tracer",
+            "--output",
+            "--regex",
+            "--module-regex",
+            "--list",
+            "--extension",
+            "--script",
+            "--gen",
+            "--verbose",
+            "--perf-page-count",
+            "--perf-sample-period",
+            "--perf-wakeup-events",
+            "--no-set-rlimit",
+            "--enable-probe-server",
+            "--probe-server-port",
+        ] {
+            assert!(text.contains(opt), "help lacks {opt}");
+        }
+    }
+}
+
+#[test]
+fn bad_mark_is_named() {
+    assert_one_line_error(&["-m", "deadbeef"], &["'deadbeef'", "--mark", "0x"]);
+    assert_one_line_error(&["-m", "0x1ffffffff"], &["--mark"]);
+    assert_one_line_error(&["-m", "1", "--mask", "nope"], &["'nope'", "--mask"]);
+}
+
+#[test]
+fn bad_regex_is_named() {
+    assert_one_line_error(
+        &["-m", "1", "-r", "ip_("],
+        &["'ip_('", "--regex", "regular expression"],
+    );
+    assert_one_line_error(&["-l", "--module-regex", "[veth"], &["--module-regex"]);
+}
+
+#[test]
+fn unknown_choices_are_named() {
+    assert_one_line_error(
+        &["-m", "1", "-b", "uprobe"],
+        &["'uprobe'", "--backend", "kprobe"],
+    );
+    assert_one_line_error(&["-m", "1", "-t", "graph"], &["'graph'", "function_graph"]);
+    assert_one_line_error(&["-m", "1", "-o", "xml"], &["'xml'", "json"]);
+    assert_one_line_error(
+        &["--gen", "bpf-module"],
+        &["'bpf-module'", "bpf-module-skeleton"],
+    );
+}
+
+#[test]
+fn page_count_must_be_power_of_two() {
+    assert_one_line_error(
+        &["-m", "1", "--perf-page-count", "3"],
+        &["power of two", "'3'"],
+    );
+    assert_one_line_error(
+        &["-m", "1", "--perf-wakeup-events", "0"],
+        &["--perf-wakeup-events"],
+    );
+    assert_one_line_error(&["-m", "1", "--probe-server-port", "70000"], &["70000"]);
+}
+
+#[test]
+fn not_root_is_refused_clearly() {
+    let bin = env!("CARGO_BIN_EXE_ipft");
+    let out = if unsafe { libc_geteuid() } == 0 {
+        // Drop to nobody to see what an unprivileged user sees.
+        Command::new("setpriv")
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                bin,
+                "-m",
+                "1",
+            ])
+            .output()
+            .expect("setpriv (util-linux)")
+    } else {
+        Command::new(bin).args(["-m", "1"]).output().unwrap()
+    };
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("must run as root"), "{err}");
+}
+
+extern "C" {
+    #[link_name = "geteuid"]
+    fn libc_geteuid() -> u32;
+}

@@ -1,0 +1,473 @@
+//! End-to-end tests in real kernels: boots each test kernel once under
+//! virtme-ng (qemu, software emulation), runs tests/e2e/guest.sh inside it,
+//! which drives ipft against real marked traffic between two network
+//! namespaces, then checks here what ipft recorded.
+//!
+//! They need root, qemu and virtme-ng (see .ci/run), so they are `#[ignore]`d
+//! in a plain `cargo test`; the README's test command runs them.
+
+use serde_json::Value;
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, OnceLock};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Kernel {
+    /// Debian's linux-image-amd64 (6.1): kprobe, fentry, modules.
+    Debian,
+    /// ../shared/kernels/vmlinuz-6.1-ipft: adds kprobe-multi, no modules.
+    Custom,
+}
+
+impl Kernel {
+    fn label(self) -> &'static str {
+        match self {
+            Kernel::Debian => "debian-6.1",
+            Kernel::Custom => "custom-6.1",
+        }
+    }
+
+    fn image(self) -> PathBuf {
+        match self {
+            Kernel::Debian => {
+                let mut found: Vec<PathBuf> = std::fs::read_dir("/boot")
+                    .expect("/boot")
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| {
+                        let n = p.file_name().unwrap().to_string_lossy();
+                        n.starts_with("vmlinuz-6.1") && n.ends_with("-amd64")
+                    })
+                    .collect();
+                found.sort();
+                found.pop().expect(
+                    "no /boot/vmlinuz-6.1*-amd64: apt-get install linux-image-amd64 (see .ci/run)",
+                )
+            }
+            Kernel::Custom => repo().join("../shared/kernels/vmlinuz-6.1-ipft"),
+        }
+    }
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Boots `kernel` once per test run and returns the folder guest.sh wrote.
+fn guest(kernel: Kernel) -> PathBuf {
+    static BOOTS: OnceLock<Mutex<HashMap<Kernel, Result<PathBuf, String>>>> = OnceLock::new();
+    let boots = BOOTS.get_or_init(Default::default);
+    let mut boots = boots.lock().unwrap_or_else(|e| e.into_inner());
+    boots
+        .entry(kernel)
+        .or_insert_with(|| {
+            // While developing the checks: reuse the last guest run's results.
+            let last = repo().join("target/e2e").join(kernel.label());
+            if std::env::var_os("IPFT_E2E_REUSE").is_some() && last.join("done").exists() {
+                return Ok(last);
+            }
+            boot(kernel)
+        })
+        .clone()
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn boot(kernel: Kernel) -> Result<PathBuf, String> {
+    let out = repo().join("target/e2e").join(kernel.label());
+    let _ = std::fs::remove_dir_all(&out);
+    std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let image = kernel.image();
+    let script = repo().join("tests/e2e/guest.sh");
+    let ipft = env!("CARGO_BIN_EXE_ipft");
+    let started = std::time::Instant::now();
+    let result = Command::new("timeout")
+        .arg("1500")
+        .arg("vng")
+        .arg("--run")
+        .arg(&image)
+        .args([
+            "--disable-kvm",
+            "--force-9p",
+            "--memory",
+            "2G",
+            "--cpus",
+            "2",
+        ])
+        .arg("--rwdir")
+        .arg(&out)
+        .arg("--exec")
+        .arg(format!(
+            "bash {} {} {}",
+            script.display(),
+            out.display(),
+            ipft
+        ))
+        .output()
+        .map_err(|e| format!("cannot run vng (pip install virtme-ng): {e}"))?;
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&result.stdout),
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let _ = std::fs::write(out.join("vng.log"), &log);
+    eprintln!(
+        "{}: guest ran for {:.0}s",
+        kernel.label(),
+        started.elapsed().as_secs_f64()
+    );
+    if !out.join("done").exists() {
+        let tail: Vec<&str> = log.lines().rev().take(30).collect();
+        let guest_log = std::fs::read_to_string(out.join("guest.log")).unwrap_or_default();
+        let guest_tail: Vec<&str> = guest_log.lines().rev().take(30).collect();
+        return Err(format!(
+            "guest {} ({}) did not finish guest.sh (exit {:?}).\nvng output (last lines, newest first):\n{}\nguest.log (newest first):\n{}",
+            kernel.label(),
+            image.display(),
+            result.status.code(),
+            tail.join("\n"),
+            guest_tail.join("\n")
+        ));
+    }
+    Ok(out)
+}
+
+fn read(dir: &Path, name: &str) -> String {
+    std::fs::read_to_string(dir.join(name))
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.join(name).display()))
+}
+
+/// JSON events of one scenario, after checking ipft exited 0.
+fn json_events(dir: &Path, scenario: &str) -> Vec<Value> {
+    assert_eq!(
+        read(dir, &format!("{scenario}.rc")).trim(),
+        "0",
+        "ipft exit status in {scenario}; stderr: {}",
+        read(dir, &format!("{scenario}.err"))
+    );
+    let text = read(dir, &format!("{scenario}.out"));
+    if let Some(first) = text.lines().next() {
+        assert_key_order(first);
+    }
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
+        .collect()
+}
+
+fn function(e: &Value) -> &str {
+    e["function"].as_str().expect("function is a string")
+}
+
+/// Events grouped by packet id, in stream order.
+fn by_packet(events: &[Value]) -> Vec<Vec<&Value>> {
+    let mut order: Vec<&str> = Vec::new();
+    let mut groups: HashMap<&str, Vec<&Value>> = HashMap::new();
+    for e in events {
+        let id = e["packet_id"].as_str().expect("packet_id is a string");
+        if !groups.contains_key(id) {
+            order.push(id);
+        }
+        groups.entry(id).or_default().push(e);
+    }
+    order
+        .into_iter()
+        .map(|id| groups.remove(id).unwrap())
+        .collect()
+}
+
+/// How many times `pattern` occurs, in order (not necessarily adjacent), in
+/// each packet's function sequence, summed over packets. A reused skb
+/// address merges packets, so this counts journeys, not addresses.
+fn journeys(packets: &[Vec<&Value>], pattern: &[&str]) -> usize {
+    packets
+        .iter()
+        .map(|p| {
+            let mut n = 0;
+            let mut i = 0;
+            for e in p {
+                if function(e) == pattern[i] {
+                    i += 1;
+                    if i == pattern.len() {
+                        n += 1;
+                        i = 0;
+                    }
+                }
+            }
+            n
+        })
+        .sum()
+}
+
+fn count(events: &[Value], name: &str) -> usize {
+    events.iter().filter(|e| function(e) == name).count()
+}
+
+const SEND: &[&str] = &["ip_output", "ip_finish_output2", "__dev_queue_xmit"];
+const RECEIVE: &[&str] = &["ip_local_deliver", "icmp_rcv"];
+
+/// `ping -c 3`: three echo requests and three replies, each sent and received.
+fn assert_three_pings(events: &[Value]) {
+    assert!(!events.is_empty(), "no events at all");
+    let packets = by_packet(events);
+    assert_eq!(count(events, "icmp_echo"), 3, "one icmp_echo per request");
+    assert_eq!(
+        count(events, "icmp_rcv"),
+        6,
+        "icmp_rcv for 3 requests and 3 replies"
+    );
+    assert_eq!(journeys(&packets, SEND), 6, "send path {SEND:?} per packet");
+    assert_eq!(
+        journeys(&packets, RECEIVE),
+        6,
+        "receive path {RECEIVE:?} per packet"
+    );
+    for p in &packets {
+        let ts: Vec<u64> = p.iter().map(|e| e["timestamp"].as_u64().unwrap()).collect();
+        assert!(
+            ts.windows(2).all(|w| w[0] <= w[1]),
+            "timestamps go back: {ts:?}"
+        );
+        for e in p {
+            assert_eq!(e["is_return"], Value::Bool(false));
+            assert!(e["processor_id"].as_u64().unwrap() < 2);
+            assert!(e["packet_id"].as_str().unwrap().starts_with("0xff"));
+        }
+    }
+}
+
+/// Keys in SPEC.md's order, in the raw text (a parsed map forgets order).
+fn assert_key_order(first_line: &str) {
+    let keys = [
+        "packet_id",
+        "timestamp",
+        "processor_id",
+        "module",
+        "function",
+        "is_return",
+    ];
+    let positions: Vec<usize> = keys
+        .iter()
+        .map(|k| {
+            first_line
+                .find(&format!("\"{k}\":"))
+                .unwrap_or_else(|| panic!("{k} missing in {first_line}"))
+        })
+        .collect();
+    assert!(
+        positions.windows(2).all(|w| w[0] < w[1]),
+        "key order in {first_line}"
+    );
+}
+
+/// Receive side only: iptables marks a sent packet after udp_send_skb.
+const UDP_FUNCS: &[&str] = &["__udp4_lib_rcv", "udp_rcv"];
+
+/// Parses aggregate output into packets of (cpu, module, function).
+fn parse_aggregate(text: &str) -> Vec<Vec<(String, String, String)>> {
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(header, ["Timestamp", "CPU", "Module", "Function"]);
+    let mut packets: Vec<Vec<(String, String, String)>> = Vec::new();
+    let mut last_ts = 0u64;
+    for line in lines {
+        if line == "===" {
+            packets.push(Vec::new());
+            last_ts = 0;
+            continue;
+        }
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(cols.len(), 4, "line {line:?}");
+        let ts: u64 = cols[0].parse().unwrap();
+        assert!(ts >= last_ts, "events out of order at {line:?}");
+        last_ts = ts;
+        assert_eq!(cols[1].len(), 3, "CPU is three digits: {line:?}");
+        packets.last_mut().expect("event before ===").push((
+            cols[1].into(),
+            cols[2].into(),
+            cols[3].into(),
+        ));
+    }
+    packets
+}
+
+fn check_listing(kernel: Kernel) {
+    let dir = guest(kernel);
+    assert_eq!(
+        read(&dir, "list.rc").trim(),
+        "0",
+        "{}",
+        read(&dir, "list.err")
+    );
+    let list = read(&dir, "list.out");
+    let rows: Vec<Vec<&str>> = list
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    eprintln!("{}: ipft -l lists {} functions", kernel.label(), rows.len());
+    assert!(rows.len() >= 1000, "only {} functions", rows.len());
+    let row = |name: &str| {
+        rows.iter()
+            .find(|r| r[0] == name)
+            .unwrap_or_else(|| panic!("{name} not listed"))
+            .clone()
+    };
+    assert_eq!(row("ip_rcv")[3], "0");
+    assert_eq!(
+        row("__skb_flow_dissect")[3],
+        "1",
+        "const struct sk_buff * counts"
+    );
+    assert_eq!(row("ip_finish_output2")[3], "2");
+    assert!(row("ip_rcv")[2].starts_with("0xffffffff"));
+    let names: Vec<&str> = rows.iter().map(|r| r[0]).collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted, "listing sorted by name");
+
+    let veth = read(&dir, "list_veth.out");
+    let veth_rows: Vec<Vec<&str>> = veth
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    match kernel {
+        Kernel::Debian => {
+            eprintln!(
+                "{}: veth module functions: {}",
+                kernel.label(),
+                veth_rows.len()
+            );
+            assert!(veth_rows
+                .iter()
+                .any(|r| r[0] == "veth_xmit" && r[1] == "veth"));
+            assert!(veth_rows.iter().all(|r| r[1] == "veth"));
+            assert!(rows.iter().any(|r| r[0] == "veth_xmit" && r[1] == "veth"));
+        }
+        Kernel::Custom => {
+            // veth is built in: no module of that name, its functions are vmlinux's.
+            assert!(veth_rows.is_empty());
+            assert!(rows
+                .iter()
+                .any(|r| r[0] == "veth_xmit" && r[1] == "vmlinux"));
+        }
+    }
+}
+
+fn check_full_trace(kernel: Kernel) {
+    let dir = guest(kernel);
+    let events = json_events(&dir, "full");
+    let err = read(&dir, "full.err");
+    if let Some(line) = err.lines().find(|l| l.starts_with("attach:")) {
+        eprintln!("{}: {line}", kernel.label());
+    }
+    if let Some(line) = err.lines().find(|l| l.starts_with("detach:")) {
+        eprintln!("{}: {line}", kernel.label());
+    }
+    assert_three_pings(&events);
+    let functions: BTreeSet<&str> = events.iter().map(function).collect();
+    eprintln!(
+        "{}: full attach saw {} events in {} functions",
+        kernel.label(),
+        events.len(),
+        functions.len()
+    );
+    assert!(err.contains("0 lost"), "{err}");
+}
+
+fn check_unmarked_ignored(kernel: Kernel) {
+    let dir = guest(kernel);
+    let events = json_events(&dir, "mixed");
+    assert_three_pings(&events);
+    for f in UDP_FUNCS {
+        assert_eq!(count(&events, f), 0, "unmarked UDP traffic traced in {f}");
+    }
+    // The control run marks the UDP traffic: the same functions do show, so
+    // their absence above means something.
+    let control = json_events(&dir, "control");
+    assert!(
+        UDP_FUNCS.iter().all(|f| count(&control, f) > 0),
+        "control run misses UDP functions: {:?}",
+        control.iter().map(function).collect::<BTreeSet<_>>()
+    );
+    let nomatch = json_events(&dir, "nomatch");
+    assert!(
+        nomatch.is_empty(),
+        "mark 0x1234 matched {} events",
+        nomatch.len()
+    );
+}
+
+fn check_aggregate(kernel: Kernel) {
+    let dir = guest(kernel);
+    assert_eq!(
+        read(&dir, "agg.rc").trim(),
+        "0",
+        "{}",
+        read(&dir, "agg.err")
+    );
+    let packets = parse_aggregate(&read(&dir, "agg.out"));
+    let json = json_events(&dir, "aggjson");
+    assert_three_pings(&json);
+    // Same packets, same functions in the same order: compare the function
+    // sequences of the two instances, which saw the same traffic.
+    let agg_funcs: Vec<String> = packets
+        .iter()
+        .flatten()
+        .map(|(_, _, f)| f.clone())
+        .collect();
+    let mut agg_sorted = agg_funcs.clone();
+    agg_sorted.sort();
+    let mut json_sorted: Vec<String> = json.iter().map(|e| function(e).to_string()).collect();
+    json_sorted.sort();
+    assert_eq!(
+        agg_sorted, json_sorted,
+        "aggregate and JSON saw different events"
+    );
+    assert_eq!(agg_funcs.iter().filter(|f| *f == "icmp_echo").count(), 3);
+    for p in &packets {
+        assert!(!p.is_empty(), "empty packet block");
+        assert!(
+            p.iter().all(|(_, m, _)| m == "vmlinux" || m == "veth"),
+            "unexpected module in {p:?}"
+        );
+    }
+    let err = read(&dir, "agg.err");
+    assert!(err.contains("events received"), "{err}");
+}
+
+fn check_nothing_left(kernel: Kernel) {
+    let dir = guest(kernel);
+    let kprobes = read(&dir, "kprobes_list.after");
+    assert!(
+        kprobes.trim().is_empty(),
+        "kprobes left after ipft exited:\n{kprobes}"
+    );
+    assert!(read(&dir, "kprobe_events.after").trim().is_empty());
+}
+
+macro_rules! per_kernel {
+    ($($check:ident),*) => {
+        mod debian_6_1 {
+            $(
+                #[test]
+                #[ignore = "boots a qemu guest; run with --include-ignored"]
+                fn $check() { super::$check(super::Kernel::Debian) }
+            )*
+        }
+        mod custom_6_1 {
+            $(
+                #[test]
+                #[ignore = "boots a qemu guest; run with --include-ignored"]
+                fn $check() { super::$check(super::Kernel::Custom) }
+            )*
+        }
+    };
+}
+
+per_kernel!(
+    check_listing,
+    check_full_trace,
+    check_unmarked_ignored,
+    check_aggregate,
+    check_nothing_left
+);
