@@ -1,23 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
-/*
- * kprobe backend: one program per skb parameter position (the x86_64
- * calling convention passes the first parameters in di, si, dx, cx, r8).
- * Each program is loaded once and attached to every function whose skb is at
- * its position.
- */
-#include "body.bpf.h"
-
-#define IPFT_KPROBE(pos, reg)                                                             \
-	SEC("kprobe")                                                                     \
-	int ipft_kprobe_##pos(struct pt_regs *ctx)                                        \
-	{                                                                                 \
-		return ipft_trace(ctx, (struct sk_buff *)ctx->reg, bpf_get_func_ip(ctx), false, 0); \
-	}
-
-IPFT_KPROBE(0, di)
-IPFT_KPROBE(1, si)
-IPFT_KPROBE(2, dx)
-IPFT_KPROBE(3, cx)
-IPFT_KPROBE(4, r8)
-
-char LICENSE[] SEC("license") = "GPL";
+/* kprobe backend: each program is attached by address to every function
+ * whose skb is at its position, one kprobe per function. */
+#define IPFT_KPROBE_SEC "kprobe"
+#define IPFT_KPROBE_NAME(pos) ipft_kprobe_##pos
+#include "kprobe.bpf.h"

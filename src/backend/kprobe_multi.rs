@@ -1,0 +1,126 @@
+//! kprobe-multi backend: one multi-kprobe (fprobe) link per skb position,
+//! covering every function whose skb is at that position, attached by
+//! address so static functions sharing a name stay apart. Attaching and
+//! detaching a link costs about as much as one kprobe, whatever its size.
+//!
+//! Needs CONFIG_FPROBE (Linux 5.18+). The kernel accepts or refuses a link
+//! as a whole; when it refuses, the batch is split in halves to find and skip
+//! the functions it will not take.
+
+use super::{Attached, Backend};
+use crate::cli::BackendKind;
+use crate::discovery::Target;
+use anyhow::{anyhow, bail, Context, Result};
+use libbpf_rs::{AsRawLibbpf, Link, Object, Program};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+pub struct KprobeMulti;
+
+const POSITIONS: usize = 5;
+
+impl Backend for KprobeMulti {
+    fn kind(&self) -> BackendKind {
+        BackendKind::KprobeMulti
+    }
+
+    fn max_positions(&self) -> usize {
+        POSITIONS
+    }
+
+    fn object_bytes(&self) -> &'static [u8] {
+        crate::bpf::KPROBE_MULTI_OBJ
+    }
+
+    fn attach(&self, obj: &Object, targets: &[Target], stop: &AtomicBool) -> Result<Attached> {
+        let start = Instant::now();
+        let bar = crate::progress::attach_bar(targets.len() as u64);
+        let mut attached = Attached {
+            links: Vec::new(),
+            attached: 0,
+            refused: Vec::new(),
+            elapsed: Default::default(),
+            interrupted: false,
+        };
+        for pos in 0..POSITIONS {
+            if stop.load(Ordering::Relaxed) {
+                attached.interrupted = true;
+                break;
+            }
+            let name = format!("ipft_kprobe_multi_{pos}");
+            let prog = obj
+                .progs()
+                .find(|p| p.name() == name.as_str())
+                .with_context(|| format!("BPF program {name} missing from ipft's object"))?;
+            let batch: Vec<&Target> = targets.iter().filter(|t| t.skb_pos == pos).collect();
+            attach_batch(&prog, &batch, &mut attached)?;
+            bar.inc(batch.len() as u64);
+        }
+        bar.finish_and_clear();
+        attached.elapsed = start.elapsed();
+        Ok(attached)
+    }
+}
+
+/// Attaches `batch` with one link, or splits it when the kernel refuses.
+fn attach_batch(prog: &Program, batch: &[&Target], out: &mut Attached) -> Result<()> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let addrs: Vec<u64> = batch.iter().map(|t| t.addr).collect();
+    match attach_addrs(prog, &addrs) {
+        Ok(link) => {
+            out.links.push(link);
+            out.attached += batch.len();
+        }
+        Err(e) if batch.len() == 1 => {
+            let t = batch[0];
+            out.refused.push((format!("{} [{}]", t.name, t.module), format!("{e:#}")));
+        }
+        Err(e) if is_missing_feature(&e) => bail!(
+            "backend kprobe-multi: this kernel has no multi-kprobes ({e}); it needs CONFIG_FPROBE=y (Linux 5.18+); use -b kprobe"
+        ),
+        Err(_) => {
+            let (a, b) = batch.split_at(batch.len() / 2);
+            attach_batch(prog, a, out)?;
+            attach_batch(prog, b, out)?;
+        }
+    }
+    Ok(())
+}
+
+/// EOPNOTSUPP: kernel built without fprobe; EINVAL on a kernel that does not
+/// know the link type at all.
+fn is_missing_feature(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<std::io::Error>()
+        .and_then(|e| e.raw_os_error())
+        .is_some_and(|code| code == libc::EOPNOTSUPP || code == libc::ENOTSUP)
+}
+
+fn attach_addrs(prog: &Program, addrs: &[u64]) -> Result<Link> {
+    let opts = libbpf_sys::bpf_kprobe_multi_opts {
+        sz: std::mem::size_of::<libbpf_sys::bpf_kprobe_multi_opts>() as _,
+        addrs: addrs.as_ptr() as *const _,
+        cnt: addrs.len() as _,
+        ..Default::default()
+    };
+    // SAFETY: prog is loaded; opts points at `addrs`, alive for the call.
+    let ptr = unsafe {
+        libbpf_sys::bpf_program__attach_kprobe_multi_opts(
+            prog.as_libbpf_object().as_ptr(),
+            std::ptr::null(),
+            &opts,
+        )
+    };
+    let ptr = NonNull::new(ptr).ok_or_else(|| anyhow!(std::io::Error::last_os_error()))?;
+    // SAFETY: a valid link from libbpf, now owned by us.
+    Ok(unsafe { Link::from_ptr(ptr) })
+}
+
+/// True when the running kernel takes a multi-kprobe link.
+pub fn supported(obj: &Object, probe_addr: u64) -> bool {
+    obj.progs()
+        .find(|p| p.name() == "ipft_kprobe_multi_0")
+        .is_some_and(|p| attach_addrs(&p, &[probe_addr]).is_ok())
+}
