@@ -5,7 +5,7 @@ use std::env;
 use std::path::PathBuf;
 use std::process::Command;
 
-const PROGRAMS: &[&str] = &["kprobe", "kprobe_multi"];
+const PROGRAMS: &[&str] = &["kprobe", "kprobe_multi", "ftrace", "tracepoint"];
 
 fn main() {
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("OUT_DIR"));

@@ -4,6 +4,16 @@
 /// kprobe backend: ipft_kprobe_0 .. ipft_kprobe_4, one per skb position.
 pub static KPROBE_OBJ: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/kprobe.bpf.o"));
 
+/// kprobe-multi backend: ipft_kprobe_multi_0 .. ipft_kprobe_multi_4.
+pub static KPROBE_MULTI_OBJ: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/kprobe_multi.bpf.o"));
+
+/// ftrace backend: ipft_fentry_0 .. ipft_fentry_11.
+pub static FTRACE_OBJ: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/ftrace.bpf.o"));
+
+/// tracepoint backend: ipft_raw_tp_0 .. ipft_raw_tp_5.
+pub static TRACEPOINT_OBJ: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/tracepoint.bpf.o"));
+
 /// Mirror of `struct ipft_config` in src/bpf/body.bpf.h.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]

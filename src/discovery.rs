@@ -4,7 +4,7 @@
 //! Pure logic over its inputs: tests feed it fixtures. It decides nothing
 //! about how to attach; a backend says how many skb positions it can read.
 
-use crate::kernel::btf::{SkbFunc, Unsupported};
+use crate::kernel::btf::{SkbFunc, SkbTracepoint, Unsupported};
 use crate::kernel::kallsyms::Kallsyms;
 use crate::kernel::tracefs::FilterFunctions;
 use regex::Regex;
@@ -18,6 +18,8 @@ pub struct Target {
     pub addr: u64,
     /// Index of the `struct sk_buff *` parameter.
     pub skb_pos: usize,
+    /// BTF id of the function (fentry binds to it); 0 for tracepoints.
+    pub btf_id: u32,
 }
 
 /// The user's name filters (-r, --module-regex).
@@ -59,21 +61,63 @@ pub struct Discovery {
     pub skipped: Skipped,
 }
 
+/// Module column of tracepoint targets.
+pub const TRACEPOINT_MODULE: &str = "tracepoint";
+
+/// Tracepoints with an skb argument, as targets: their `addr` is an id
+/// (1, 2, ...) that the tracepoint backend's programs report instead of a
+/// function address.
+pub fn discover_tracepoints(
+    facts: &KernelFacts,
+    max_positions: usize,
+    filter: &NameFilter,
+) -> Discovery {
+    let mut skipped = Skipped::default();
+    let mut targets = Vec::new();
+    for tp in &facts.tracepoints {
+        if tp.skb_pos >= max_positions {
+            skipped.beyond_positions += 1;
+        } else if !filter.accepts(&tp.name, TRACEPOINT_MODULE) {
+            skipped.filtered_out += 1;
+        } else {
+            targets.push(Target {
+                name: tp.name.clone(),
+                module: TRACEPOINT_MODULE.to_string(),
+                addr: 0,
+                skb_pos: tp.skb_pos,
+                btf_id: 0,
+            });
+        }
+    }
+    targets.sort_by(|a, b| a.name.cmp(&b.name));
+    targets.dedup_by(|a, b| a.name == b.name);
+    for (i, t) in targets.iter_mut().enumerate() {
+        t.addr = i as u64 + 1;
+    }
+    Discovery { targets, skipped }
+}
+
+/// Everything discovery reads from the kernel, read once.
+#[derive(Default)]
+pub struct KernelFacts {
+    pub funcs: Vec<SkbFunc>,
+    pub tracepoints: Vec<SkbTracepoint>,
+    pub kallsyms: Kallsyms,
+    pub filter_funcs: FilterFunctions,
+    /// Why some facts are missing (e.g. tracefs refused to list functions).
+    pub note: Option<String>,
+}
+
 /// Chooses the functions to trace.
 ///
 /// A name that kallsyms lists several times in one module (static functions
 /// of the same name) becomes one target per address, so each copy is traced
 /// by its own address and none is confused with another.
-pub fn discover(
-    funcs: &[SkbFunc],
-    kallsyms: &Kallsyms,
-    filter_funcs: &FilterFunctions,
-    max_positions: usize,
-    filter: &NameFilter,
-) -> Discovery {
+pub fn discover(facts: &KernelFacts, max_positions: usize, filter: &NameFilter) -> Discovery {
+    let (funcs, kallsyms, filter_funcs) = (&facts.funcs, &facts.kallsyms, &facts.filter_funcs);
     let mut skipped = Skipped::default();
     // (name, module) -> skb positions of every BTF prototype of that name
-    let mut by_name: BTreeMap<(&str, &str), Vec<usize>> = BTreeMap::new();
+    let mut by_name: BTreeMap<(&str, &str), Vec<(usize, u32)>> = BTreeMap::new();
     for f in funcs {
         match f.unsupported {
             Some(Unsupported::Variadic) => skipped.variadic += 1,
@@ -81,18 +125,17 @@ pub fn discover(
             None => by_name
                 .entry((f.name.as_str(), f.module.as_str()))
                 .or_default()
-                .push(f.skb_pos),
+                .push((f.skb_pos, f.btf_id)),
         }
     }
 
     let mut targets = Vec::new();
-    for ((name, module), mut positions) in by_name {
-        positions.dedup();
-        if positions.len() > 1 {
+    for ((name, module), protos) in by_name {
+        let (skb_pos, btf_id) = protos[0];
+        if protos.iter().any(|(pos, _)| *pos != skb_pos) {
             skipped.ambiguous.push(format!("{name} [{module}]"));
             continue;
         }
-        let skb_pos = positions[0];
         if skb_pos >= max_positions {
             skipped.beyond_positions += 1;
             continue;
@@ -111,6 +154,7 @@ pub fn discover(
             module: module.to_string(),
             addr,
             skb_pos,
+            btf_id,
         }));
         if targets.len() == before {
             skipped.not_in_kallsyms += 1;
@@ -126,6 +170,7 @@ mod tests {
 
     fn func(name: &str, module: &str, skb_pos: usize) -> SkbFunc {
         SkbFunc {
+            btf_id: 1,
             name: name.into(),
             module: module.into(),
             skb_pos,
@@ -134,7 +179,7 @@ mod tests {
         }
     }
 
-    fn fixture() -> (Vec<SkbFunc>, Kallsyms, FilterFunctions) {
+    fn fixture() -> KernelFacts {
         let mut funcs = vec![
             func("ip_rcv", "vmlinux", 0),
             func("ip_finish_output2", "vmlinux", 2),
@@ -163,7 +208,13 @@ mod tests {
         let filter_funcs = FilterFunctions::parse(
             "ip_rcv\nip_finish_output2\ndeep_param\ndup_static\ndup_static\ntwo_protos\nveth_xmit [veth]\ngone\n",
         );
-        (funcs, kallsyms, filter_funcs)
+        KernelFacts {
+            funcs,
+            tracepoints: Vec::new(),
+            kallsyms,
+            filter_funcs,
+            note: None,
+        }
     }
 
     fn names(d: &Discovery) -> Vec<(&str, u64)> {
@@ -175,8 +226,8 @@ mod tests {
 
     #[test]
     fn keeps_only_attachable_functions_within_positions() {
-        let (funcs, kallsyms, ff) = fixture();
-        let d = discover(&funcs, &kallsyms, &ff, 5, &NameFilter::default());
+        let facts = fixture();
+        let d = discover(&facts, 5, &NameFilter::default());
         assert_eq!(
             names(&d),
             [
@@ -195,7 +246,7 @@ mod tests {
         assert_eq!(d.targets[2].skb_pos, 2);
 
         // fentry reads 12 positions.
-        let d = discover(&funcs, &kallsyms, &ff, 12, &NameFilter::default());
+        let d = discover(&facts, 12, &NameFilter::default());
         assert!(d
             .targets
             .iter()
@@ -204,19 +255,19 @@ mod tests {
 
     #[test]
     fn applies_name_and_module_regexes() {
-        let (funcs, kallsyms, ff) = fixture();
+        let facts = fixture();
         let filter = NameFilter {
             regex: Some(Regex::new("^ip_").unwrap()),
             module_regex: None,
         };
-        let d = discover(&funcs, &kallsyms, &ff, 5, &filter);
+        let d = discover(&facts, 5, &filter);
         assert_eq!(names(&d).len(), 2);
 
         let filter = NameFilter {
             regex: None,
             module_regex: Some(Regex::new("^veth$").unwrap()),
         };
-        let d = discover(&funcs, &kallsyms, &ff, 5, &filter);
+        let d = discover(&facts, 5, &filter);
         assert_eq!(names(&d), [("veth_xmit", 0xffffffffc0000010)]);
     }
 }

@@ -7,7 +7,7 @@
 
 use crate::backend::{self, Backend, LoadOptions};
 use crate::cli::{Cli, OutputKind, TracerKind};
-use crate::discovery::{self, Discovery, NameFilter};
+use crate::discovery::{Discovery, KernelFacts, NameFilter};
 use crate::kernel::{btf, kallsyms::Kallsyms, tracefs};
 use crate::output::{aggregate::Aggregate, json::Json, Func, Output};
 use crate::reader::Reader;
@@ -26,12 +26,15 @@ pub fn run(cli: Cli) -> Result<()> {
     }
     set_libbpf_logging(cli.verbose);
     let tracefs = tracefs::find_or_mount()?;
-    let backend = backend::select(cli.backend, &tracefs)?;
     let filter = NameFilter {
         regex: cli.regex.clone(),
         module_regex: cli.module_regex.clone(),
     };
-    let found = discover(&tracefs, backend.max_positions(), &filter, cli.verbose)?;
+    let facts = read_kernel_facts(&tracefs)?;
+    let (backend, found) = choose_backend(&cli, &tracefs, &facts, &filter)?;
+    if cli.verbose {
+        report_discovery(&facts, &found, backend.max_positions());
+    }
     if cli.list {
         return list(&found);
     }
@@ -73,39 +76,93 @@ fn set_libbpf_logging(verbose: bool) {
     }
 }
 
-fn discover(
-    tracefs: &Path,
-    max_positions: usize,
-    filter: &NameFilter,
-    verbose: bool,
-) -> Result<Discovery> {
-    let funcs = btf::read_skb_funcs(Path::new("/sys/kernel/btf"))?;
+fn read_kernel_facts(tracefs: &Path) -> Result<KernelFacts> {
+    let types = btf::read_skb_types(Path::new("/sys/kernel/btf"))?;
     let kallsyms = Kallsyms::read().context("cannot read /proc/kallsyms")?;
     if kallsyms.addresses_hidden() {
         bail!("/proc/kallsyms shows no addresses; run as root with kernel.kptr_restrict < 2");
     }
-    let filter_funcs = tracefs::FilterFunctions::read(tracefs)?;
-    let found = discovery::discover(&funcs, &kallsyms, &filter_funcs, max_positions, filter);
-    if verbose {
-        let s = &found.skipped;
-        eprintln!(
-            "discovery: {} skb functions in BTF, {} targets; skipped: {} filtered by -r/--module-regex, {} not in available_filter_functions, {} not in kallsyms, {} skb beyond position {}, {} variadic, {} struct by value, {} ambiguous",
-            funcs.len(),
-            found.targets.len(),
-            s.filtered_out,
-            s.not_traceable,
-            s.not_in_kallsyms,
-            s.beyond_positions,
-            max_positions,
-            s.variadic,
-            s.struct_by_value,
-            s.ambiguous.len()
-        );
-        for name in &s.ambiguous {
-            eprintln!("discovery: skipped {name}: its BTF prototypes disagree on the skb position");
+    // Locked-down kernels refuse to list traceable functions; tracepoints
+    // may still work, so this is a note, not an error.
+    let (filter_funcs, note) = match tracefs::FilterFunctions::read(tracefs) {
+        Ok(f) => (f, None),
+        Err(e) => (Default::default(), Some(format!("{e:#}"))),
+    };
+    Ok(KernelFacts {
+        note,
+        funcs: types.funcs,
+        tracepoints: types.tracepoints,
+        kallsyms,
+        filter_funcs,
+    })
+}
+
+/// The backend asked for, or the fastest one this kernel really supports,
+/// with the functions it would trace.
+fn choose_backend(
+    cli: &Cli,
+    tracefs: &Path,
+    facts: &KernelFacts,
+    filter: &NameFilter,
+) -> Result<(Box<dyn Backend>, Discovery)> {
+    let kinds = match cli.backend {
+        Some(kind) => vec![kind],
+        None => backend::AUTO_ORDER.to_vec(),
+    };
+    let mut refused = Vec::new();
+    for kind in kinds {
+        let backend = backend::create(kind)?;
+        let found = backend.discover(facts, filter);
+        // Try the backend on a target even when the user's filters match none.
+        let all = backend.discover(facts, &NameFilter::default());
+        let checked = match all.targets.first() {
+            Some(sample) => backend.check(tracefs, sample),
+            None => Err(anyhow::anyhow!(
+                "backend {}: the kernel offers nothing to attach to{}",
+                kind.name(),
+                facts
+                    .note
+                    .as_deref()
+                    .map(|n| format!(" ({n})"))
+                    .unwrap_or_default()
+            )),
+        };
+        match checked {
+            Ok(()) => {
+                if cli.verbose && cli.backend.is_none() {
+                    let not: String = refused.iter().map(|r| format!("; not {r}")).collect();
+                    eprintln!(
+                        "backend: {} (fastest this kernel supports){not}",
+                        kind.name()
+                    );
+                }
+                return Ok((backend, found));
+            }
+            Err(e) if cli.backend.is_some() => return Err(e),
+            Err(e) => refused.push(format!("{e:#}")),
         }
     }
-    Ok(found)
+    bail!("no backend works on this kernel: {}", refused.join("; "))
+}
+
+fn report_discovery(facts: &KernelFacts, found: &Discovery, max_positions: usize) {
+    let s = &found.skipped;
+    eprintln!(
+        "discovery: {} skb functions in BTF, {} targets; skipped: {} filtered by -r/--module-regex, {} not in available_filter_functions, {} not in kallsyms, {} skb beyond position {}, {} variadic, {} struct by value, {} ambiguous",
+        facts.funcs.len(),
+        found.targets.len(),
+        s.filtered_out,
+        s.not_traceable,
+        s.not_in_kallsyms,
+        s.beyond_positions,
+        max_positions,
+        s.variadic,
+        s.struct_by_value,
+        s.ambiguous.len()
+    );
+    for name in &s.ambiguous {
+        eprintln!("discovery: skipped {name}: its BTF prototypes disagree on the skb position");
+    }
 }
 
 fn list(found: &Discovery) -> Result<()> {
@@ -195,7 +252,7 @@ fn trace<'t>(cli: &Cli, backend: &dyn Backend, found: &'t Discovery, mark: u32) 
         mask: cli.mask,
         page_count: cli.perf_page_count,
     };
-    let obj = backend::load(backend.object_bytes(), &opts, use_ringbuf)?;
+    let obj = backend::load(backend, &found.targets, &opts, use_ringbuf)?;
     let reader = Reader::new(&obj, cli.perf_page_count, use_ringbuf)?;
 
     let attached = backend.attach(&obj, &found.targets, &stop)?;

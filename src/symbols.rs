@@ -39,6 +39,7 @@ mod tests {
             module: "vmlinux".into(),
             addr: 0x1000,
             skb_pos: 0,
+            btf_id: 0,
         }];
         let r = Resolver::new(&targets);
         assert_eq!(r.resolve(0x1000).unwrap().name, "ip_rcv");

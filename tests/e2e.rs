@@ -353,10 +353,11 @@ fn check_listing(kernel: Kernel) {
     }
 }
 
-fn check_full_trace(kernel: Kernel) {
+/// Every skb function attached with `backend`, then `ping -c 3`.
+fn check_full_trace_with(kernel: Kernel, scenario: &str) {
     let dir = guest(kernel);
-    let events = json_events(&dir, "full");
-    let err = read(&dir, "full.err");
+    let events = json_events(&dir, scenario);
+    let err = read(&dir, &format!("{scenario}.err"));
     if let Some(line) = err.lines().find(|l| l.starts_with("attach:")) {
         eprintln!("{}: {line}", kernel.label());
     }
@@ -372,6 +373,38 @@ fn check_full_trace(kernel: Kernel) {
         functions.len()
     );
     assert!(err.contains("0 lost"), "{err}");
+}
+
+fn check_full_trace(kernel: Kernel) {
+    check_full_trace_with(kernel, "full");
+}
+
+fn check_kprobe_multi(kernel: Kernel) {
+    let dir = guest(kernel);
+    let list_err = read(&dir, "list.err");
+    match kernel {
+        Kernel::Custom => {
+            check_full_trace_with(kernel, "multi");
+            assert!(
+                list_err.contains("backend: kprobe-multi"),
+                "auto choice: {list_err}"
+            );
+        }
+        Kernel::Debian => {
+            let err = read(&dir, "multi.err");
+            assert_ne!(read(&dir, "multi.rc").trim(), "0");
+            assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+            assert!(
+                err.contains("CONFIG_FPROBE") && err.contains("-b kprobe"),
+                "{err}"
+            );
+            assert!(
+                list_err.contains("backend: kprobe "),
+                "auto choice: {list_err}"
+            );
+            assert!(list_err.contains("not backend kprobe-multi"), "{list_err}");
+        }
+    }
 }
 
 fn check_unmarked_ignored(kernel: Kernel) {
@@ -467,6 +500,7 @@ macro_rules! per_kernel {
 per_kernel!(
     check_listing,
     check_full_trace,
+    check_kprobe_multi,
     check_unmarked_ignored,
     check_aggregate,
     check_nothing_left

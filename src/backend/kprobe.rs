@@ -6,8 +6,9 @@
 use super::{attach_each, Attached, Backend};
 use crate::cli::BackendKind;
 use crate::discovery::Target;
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use libbpf_rs::{Link, Object, Program};
+use std::path::Path;
 use std::ptr::NonNull;
 use std::sync::atomic::AtomicBool;
 
@@ -27,6 +28,17 @@ impl Backend for Kprobe {
 
     fn object_bytes(&self) -> &'static [u8] {
         crate::bpf::KPROBE_OBJ
+    }
+
+    fn check(&self, tracefs: &Path, _sample: &Target) -> Result<()> {
+        let events = tracefs.join("kprobe_events");
+        if !events.exists() {
+            bail!(
+                "backend kprobe: this kernel has no kprobes ({} missing); it needs CONFIG_KPROBES=y and CONFIG_KPROBE_EVENTS=y",
+                events.display()
+            );
+        }
+        Ok(())
     }
 
     fn attach(&self, obj: &Object, targets: &[Target], stop: &AtomicBool) -> Result<Attached> {

@@ -12,6 +12,7 @@ use crate::cli::BackendKind;
 use crate::discovery::Target;
 use anyhow::{anyhow, bail, Context, Result};
 use libbpf_rs::{AsRawLibbpf, Link, Object, Program};
+use std::path::Path;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -31,6 +32,25 @@ impl Backend for KprobeMulti {
 
     fn object_bytes(&self) -> &'static [u8] {
         crate::bpf::KPROBE_MULTI_OBJ
+    }
+
+    fn check(&self, _tracefs: &Path, sample: &Target) -> Result<()> {
+        let obj = super::load(
+            self,
+            &[],
+            &super::PROBE_OPTIONS,
+            super::kernel_has_ringbuf(),
+        )?;
+        let prog = obj
+            .progs()
+            .find(|p| p.name() == "ipft_kprobe_multi_0")
+            .context("BPF program ipft_kprobe_multi_0 missing from ipft's object")?;
+        match attach_addrs(&prog, &[sample.addr]) {
+            Ok(_) => Ok(()),
+            Err(e) => bail!(
+                "backend kprobe-multi: this kernel refuses multi-kprobe links ({e}); they need CONFIG_FPROBE=y (Linux 5.18+); use -b kprobe"
+            ),
+        }
     }
 
     fn attach(&self, obj: &Object, targets: &[Target], stop: &AtomicBool) -> Result<Attached> {
@@ -71,7 +91,7 @@ fn attach_batch(prog: &Program, batch: &[&Target], out: &mut Attached) -> Result
     let addrs: Vec<u64> = batch.iter().map(|t| t.addr).collect();
     match attach_addrs(prog, &addrs) {
         Ok(link) => {
-            out.links.push(link);
+            out.links.push(super::Attachment::Link(link));
             out.attached += batch.len();
         }
         Err(e) if batch.len() == 1 => {
@@ -116,11 +136,4 @@ fn attach_addrs(prog: &Program, addrs: &[u64]) -> Result<Link> {
     let ptr = NonNull::new(ptr).ok_or_else(|| anyhow!(std::io::Error::last_os_error()))?;
     // SAFETY: a valid link from libbpf, now owned by us.
     Ok(unsafe { Link::from_ptr(ptr) })
-}
-
-/// True when the running kernel takes a multi-kprobe link.
-pub fn supported(obj: &Object, probe_addr: u64) -> bool {
-    obj.progs()
-        .find(|p| p.name() == "ipft_kprobe_multi_0")
-        .is_some_and(|p| attach_addrs(&p, &[probe_addr]).is_ok())
 }

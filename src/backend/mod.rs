@@ -5,13 +5,19 @@
 //! its programs to the targets, returning file-descriptor based links so that
 //! nothing stays attached when ipft exits, however it exits.
 
+pub mod clone;
+pub mod ftrace;
 pub mod kprobe;
+pub mod kprobe_multi;
+pub mod tracepoint;
 
 use crate::bpf::BpfConfig;
 use crate::cli::BackendKind;
-use crate::discovery::Target;
+use crate::discovery::{Discovery, KernelFacts, NameFilter, Target};
 use anyhow::{bail, Context, Result};
 use libbpf_rs::{Link, Object, ObjectBuilder, OpenObject};
+use std::os::fd::OwnedFd;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -24,15 +30,53 @@ pub struct LoadOptions {
     pub page_count: u32,
 }
 
+/// One attachment: a libbpf link, or the file descriptor of a link or raw
+/// tracepoint made by a lower-level call. Dropping it detaches.
+#[allow(dead_code)] // the fields are held only so that dropping them detaches
+pub enum Attachment {
+    Link(Link),
+    Fd(OwnedFd),
+}
+
 /// Links of one attach run and what the kernel refused.
 pub struct Attached {
-    pub links: Vec<Link>,
+    pub links: Vec<Attachment>,
     pub attached: usize,
     /// (function, reason) for every target the kernel refused.
     pub refused: Vec<(String, String)>,
     pub elapsed: Duration,
     /// Attach was cut short by a signal.
     pub interrupted: bool,
+}
+
+impl Attached {
+    /// Gathers the per-target results of a parallel attach (None: not
+    /// tried because a signal stopped the run).
+    pub fn from_results(
+        targets: &[Target],
+        results: Vec<Option<Result<OwnedFd>>>,
+        start: std::time::Instant,
+    ) -> Self {
+        let mut attached = Attached {
+            links: Vec::with_capacity(targets.len()),
+            attached: 0,
+            refused: Vec::new(),
+            elapsed: Duration::ZERO,
+            interrupted: false,
+        };
+        for (t, r) in targets.iter().zip(results) {
+            match r {
+                Some(Ok(fd)) => attached.links.push(Attachment::Fd(fd)),
+                Some(Err(e)) => attached
+                    .refused
+                    .push((format!("{} [{}]", t.name, t.module), format!("{e:#}"))),
+                None => attached.interrupted = true,
+            }
+        }
+        attached.attached = attached.links.len();
+        attached.elapsed = start.elapsed();
+        attached
+    }
 }
 
 /// A way of attaching to kernel functions.
@@ -42,29 +86,39 @@ pub trait Backend {
     fn max_positions(&self) -> usize;
     /// The embedded BPF object it loads.
     fn object_bytes(&self) -> &'static [u8];
+    /// Adjusts the opened object before load (attach targets, autoload).
+    fn prepare(&self, _open: &mut OpenObject, _targets: &[Target]) -> Result<()> {
+        Ok(())
+    }
     /// Attaches the loaded object's programs to every target, stopping early
     /// when `stop` becomes true.
     fn attach(&self, obj: &Object, targets: &[Target], stop: &AtomicBool) -> Result<Attached>;
+    /// Whether the running kernel can serve this backend: a one-line error
+    /// naming the missing kernel feature when it cannot. `sample` is a
+    /// target to try attaching to, where trying is the only way to know.
+    fn check(&self, tracefs: &Path, sample: &Target) -> Result<()>;
+    /// The functions this backend would trace.
+    fn discover(&self, facts: &KernelFacts, filter: &NameFilter) -> Discovery {
+        crate::discovery::discover(facts, self.max_positions(), filter)
+    }
 }
 
-/// The backend for `kind`, or a one-line explanation of why this kernel (or
-/// this build) cannot use it.
-pub fn select(kind: Option<BackendKind>, tracefs: &std::path::Path) -> Result<Box<dyn Backend>> {
-    let kind = kind.unwrap_or(BackendKind::Kprobe);
+/// Backends in the order automatic choice tries them: fastest attach first.
+pub const AUTO_ORDER: &[BackendKind] = &[
+    BackendKind::KprobeMulti,
+    BackendKind::Ftrace,
+    BackendKind::Kprobe,
+    BackendKind::Tracepoint,
+];
+
+/// The backend for `kind`, or a one-line explanation of why this version of
+/// ipft does not have it.
+pub fn create(kind: BackendKind) -> Result<Box<dyn Backend>> {
     match kind {
-        BackendKind::Kprobe => {
-            if !tracefs.join("kprobe_events").exists() {
-                bail!(
-                    "backend kprobe: this kernel has no kprobes ({} missing; needs CONFIG_KPROBES=y and CONFIG_KPROBE_EVENTS=y)",
-                    tracefs.join("kprobe_events").display()
-                );
-            }
-            Ok(Box::new(kprobe::Kprobe))
-        }
-        other => bail!(
-            "backend {} is not available in this version of ipft yet; use -b kprobe",
-            other.name()
-        ),
+        BackendKind::Kprobe => Ok(Box::new(kprobe::Kprobe)),
+        BackendKind::KprobeMulti => Ok(Box::new(kprobe_multi::KprobeMulti)),
+        BackendKind::Ftrace => Ok(Box::new(ftrace::Ftrace)),
+        BackendKind::Tracepoint => Ok(Box::new(tracepoint::Tracepoint)),
     }
 }
 
@@ -80,11 +134,17 @@ pub fn kernel_has_ringbuf() -> bool {
 /// Opens `bytes`, writes the configuration into .rodata, sizes the event
 /// buffer, picks ring buffer or perf buffer, and loads it into the kernel.
 /// `use_ringbuf` comes from [`kernel_has_ringbuf`]; the reader must agree.
-pub fn load(bytes: &[u8], opts: &LoadOptions, use_ringbuf: bool) -> Result<Object> {
+pub fn load(
+    backend: &dyn Backend,
+    targets: &[Target],
+    opts: &LoadOptions,
+    use_ringbuf: bool,
+) -> Result<Object> {
     let mut open = ObjectBuilder::default()
-        .open_memory(bytes)
+        .open_memory(backend.object_bytes())
         .context("cannot open ipft's BPF object")?;
     configure(&mut open, opts, use_ringbuf)?;
+    backend.prepare(&mut open, targets)?;
     open.load().map_err(|e| {
         anyhow::anyhow!(
             "the kernel refused ipft's BPF programs: {e}; run with -v to see the verifier's log"
@@ -135,6 +195,13 @@ pub fn page_size() -> u64 {
     (unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).max(4096) as u64
 }
 
+/// A check's throwaway load: mark 0, smallest buffer.
+pub const PROBE_OPTIONS: LoadOptions = LoadOptions {
+    mark: 0,
+    mask: 0,
+    page_count: 1,
+};
+
 /// Attaches targets one by one with `attach_one`, showing progress on stderr.
 /// Refusals are collected, not fatal: the kernel blacklists some functions.
 pub fn attach_each(
@@ -153,7 +220,7 @@ pub fn attach_each(
             break;
         }
         match attach_one(t) {
-            Ok(link) => links.push(link),
+            Ok(link) => links.push(Attachment::Link(link)),
             Err(e) => refused.push((format!("{} [{}]", t.name, t.module), format!("{e:#}"))),
         }
         bar.inc(1);
@@ -175,7 +242,7 @@ const DETACH_THREADS: usize = 64;
 
 /// Detaches every link (closing its file descriptors) and returns the wall
 /// time it took.
-pub fn detach(links: Vec<Link>) -> Duration {
+pub fn detach(links: Vec<Attachment>) -> Duration {
     let start = std::time::Instant::now();
     let chunk = links.len().div_ceil(DETACH_THREADS).max(1);
     let mut links = links;

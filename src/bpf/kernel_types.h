@@ -40,6 +40,10 @@ struct pt_regs {
 	unsigned long ax, cx, dx, si, di, orig_ax, ip, cs, flags, sp, ss;
 };
 
+struct bpf_raw_tracepoint_args {
+	__u64 args[0];
+};
+
 struct sk_buff {
 	unsigned int len;
 	__u32 mark;

@@ -24,6 +24,8 @@ pub enum Unsupported {
 /// A function whose BTF prototype has a `struct sk_buff *` parameter.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SkbFunc {
+    /// BTF type id of the FUNC (in the module's split numbering for modules).
+    pub btf_id: u32,
     pub name: String,
     pub module: String,
     /// Index of the first `struct sk_buff *` parameter.
@@ -32,9 +34,25 @@ pub struct SkbFunc {
     pub unsupported: Option<Unsupported>,
 }
 
+/// A tracepoint whose arguments carry a `struct sk_buff *`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SkbTracepoint {
+    pub name: String,
+    /// Index of the skb among the tracepoint's arguments (raw tracepoint
+    /// args[], without the leading `void *__data` of the BTF prototype).
+    pub skb_pos: usize,
+}
+
+/// What BTF says about skb functions and tracepoints.
+#[derive(Default)]
+pub struct SkbTypes {
+    pub funcs: Vec<SkbFunc>,
+    pub tracepoints: Vec<SkbTracepoint>,
+}
+
 /// Reads vmlinux BTF and the split BTF of every loaded module under `dir`
 /// (normally /sys/kernel/btf).
-pub fn read_skb_funcs(dir: &Path) -> Result<Vec<SkbFunc>> {
+pub fn read_skb_types(dir: &Path) -> Result<SkbTypes> {
     let vmlinux_path = dir.join(VMLINUX);
     let vmlinux = Btf::from_file(&vmlinux_path).with_context(|| {
         format!(
@@ -42,7 +60,8 @@ pub fn read_skb_funcs(dir: &Path) -> Result<Vec<SkbFunc>> {
             vmlinux_path.display()
         )
     })?;
-    let mut funcs = skb_funcs(&vmlinux, VMLINUX)?;
+    let mut types = SkbTypes::default();
+    scan(&vmlinux, VMLINUX, &mut types)?;
 
     let mut modules: Vec<_> = std::fs::read_dir(dir)
         .with_context(|| format!("cannot list {}", dir.display()))?
@@ -55,21 +74,28 @@ pub fn read_skb_funcs(dir: &Path) -> Result<Vec<SkbFunc>> {
         let path = dir.join(&module);
         let btf = Btf::from_split_file(&path, &vmlinux)
             .with_context(|| format!("cannot read module BTF {}", path.display()))?;
-        funcs.extend(skb_funcs(&btf, &module)?);
+        scan(&btf, &module, &mut types)?;
     }
-    Ok(funcs)
+    Ok(types)
 }
 
-/// Functions with an skb parameter defined in `btf` itself (for split BTF,
-/// only the module's own types, not its base's).
-pub fn skb_funcs(btf: &Btf, module: &str) -> Result<Vec<SkbFunc>> {
+/// Functions with an skb parameter and skb tracepoints defined in `btf`
+/// itself (for split BTF, only the module's own types, not its base's).
+fn scan(btf: &Btf, module: &str, types: &mut SkbTypes) -> Result<()> {
     let section = btf.split().unwrap_or_else(|| btf.base());
     let (first, last) = section.type_id_range();
     let mut skb_ptr_cache: HashMap<u32, bool> = HashMap::new();
-    let mut out = Vec::new();
+    let out = &mut types.funcs;
     for id in first..=last {
-        let Ok(Type::Func(func)) = btf.resolve_type_by_id(id) else {
-            continue;
+        let func = match btf.resolve_type_by_id(id) {
+            Ok(Type::Func(func)) => func,
+            Ok(Type::Typedef(td)) => {
+                if let Some(tp) = skb_tracepoint(btf, &td, &mut skb_ptr_cache) {
+                    types.tracepoints.push(tp);
+                }
+                continue;
+            }
+            _ => continue,
         };
         let Ok(Type::FuncProto(proto)) = btf.resolve_chained_type(&func) else {
             continue;
@@ -101,6 +127,7 @@ pub fn skb_funcs(btf: &Btf, module: &str) -> Result<Vec<SkbFunc>> {
             None
         };
         out.push(SkbFunc {
+            btf_id: id,
             name: btf.resolve_name(&func)?,
             module: module.to_string(),
             skb_pos,
@@ -108,7 +135,40 @@ pub fn skb_funcs(btf: &Btf, module: &str) -> Result<Vec<SkbFunc>> {
             unsupported,
         });
     }
-    Ok(out)
+    Ok(())
+}
+
+/// Functions with an skb parameter defined in `btf` itself.
+#[cfg(test)]
+pub fn skb_funcs(btf: &Btf, module: &str) -> Result<Vec<SkbFunc>> {
+    let mut types = SkbTypes::default();
+    scan(btf, module, &mut types)?;
+    Ok(types.funcs)
+}
+
+/// `typedef void (*btf_trace_<name>)(void *__data, args...)`: the kernel's
+/// BTF description of tracepoint `<name>`'s raw arguments.
+fn skb_tracepoint(
+    btf: &Btf,
+    td: &btf_rs::Typedef,
+    cache: &mut HashMap<u32, bool>,
+) -> Option<SkbTracepoint> {
+    let name = btf.resolve_name(td).ok()?;
+    let tp = name.strip_prefix("btf_trace_")?;
+    let Type::Ptr(ptr) = btf.resolve_chained_type(td).ok()? else {
+        return None;
+    };
+    let Type::FuncProto(proto) = btf.resolve_chained_type(&ptr).ok()? else {
+        return None;
+    };
+    let pos = proto.parameters.iter().skip(1).position(|p| {
+        let tid = p.get_type_id().unwrap_or(0);
+        *cache.entry(tid).or_insert_with(|| is_skb_ptr(btf, tid))
+    })?;
+    Some(SkbTracepoint {
+        name: tp.to_string(),
+        skb_pos: pos,
+    })
 }
 
 /// Follows typedefs and qualifiers (const, volatile, restrict, type tags).
@@ -189,6 +249,29 @@ mod tests {
         // Functions with no sk_buff parameter are not listed.
         assert!(!funcs.iter().any(|f| f.name == "schedule"));
         assert!(funcs.iter().all(|f| f.module == VMLINUX));
+    }
+
+    #[test]
+    fn finds_skb_tracepoints_in_host_btf() {
+        let btf = Btf::from_file("/sys/kernel/btf/vmlinux").unwrap();
+        let mut types = SkbTypes::default();
+        scan(&btf, VMLINUX, &mut types).unwrap();
+        let tp = |name: &str| {
+            types
+                .tracepoints
+                .iter()
+                .find(|t| t.name == name)
+                .unwrap_or_else(|| panic!("tracepoint {name} not found"))
+                .skb_pos
+        };
+        // TP_PROTO(struct sk_buff *skb)
+        assert_eq!(tp("netif_receive_skb"), 0);
+        assert_eq!(tp("net_dev_queue"), 0);
+        // TP_PROTO(struct sk_buff *skb, void *location, enum skb_drop_reason reason)
+        assert_eq!(tp("kfree_skb"), 0);
+        // TP_PROTO(const struct sk_buff *skb, const struct net_device *dev)
+        assert_eq!(tp("net_dev_start_xmit"), 0);
+        assert!(!types.tracepoints.iter().any(|t| t.name == "sched_switch"));
     }
 
     #[test]

@@ -44,9 +44,15 @@ start_ipft() {
 	shift
 	"$IPFT" "$@" > "$OUT/$name.out" 2> "$OUT/$name.err" &
 	echo $! > "$OUT/$name.pid"
+	local pid
+	pid=$(cat "$OUT/$name.pid")
 	for _ in $(seq 1 1200); do
 		grep -q "Trace ready!" "$OUT/$name.err" && return 0
-		kill -0 "$(cat "$OUT/$name.pid")" 2>/dev/null || return 1
+		if ! kill -0 "$pid" 2>/dev/null; then
+			wait "$pid"
+			echo $? > "$OUT/$name.rc"
+			return 1
+		fi
 		sleep 0.25
 	done
 	return 1
@@ -70,13 +76,18 @@ unmarked_udp() {
 }
 
 # Listing, after veth (a module on the distro kernel) is loaded.
-"$IPFT" -l > "$OUT/list.out" 2> "$OUT/list.err"; echo $? > "$OUT/list.rc"
+"$IPFT" -l -v > "$OUT/list.out" 2> "$OUT/list.err"; echo $? > "$OUT/list.rc"
 "$IPFT" -l --module-regex '^veth$' > "$OUT/list_veth.out" 2> "$OUT/list_veth.err"
 
-# Scenario 1: every skb function attached, marked ping.
-if start_ipft full -m $MARK -o json -v; then
+# Scenario 1: every skb function attached, marked ping; per backend.
+if start_ipft full -m $MARK -o json -v -b kprobe; then
 	marked_ping full
 	stop_ipft full
+fi
+# kprobe-multi: the custom kernel has it, Debian's refuses it.
+if start_ipft multi -m $MARK -o json -v -b kprobe-multi; then
+	marked_ping multi
+	stop_ipft multi
 fi
 
 SUBSET='^(ip_|icmp_|__dev_queue_xmit|dev_hard_start_xmit|udp|__udp|kfree_skbmem|consume_skb|veth_|netif_)'

@@ -1,0 +1,177 @@
+//! ftrace backend: fentry programs through BPF trampolines, reading the skb
+//! from the argument array (positions 0..12).
+//!
+//! An fentry program is bound to one function when it is loaded. libbpf
+//! loads one program per skb position (bound to a first function); every
+//! target then gets a copy of that program's final instructions bound to it,
+//! loaded and attached on several threads (see [`super::clone`]).
+//!
+//! fentry binds by BTF id, which the kernel resolves by name: static
+//! functions sharing a name cannot be told apart, so they are refused here
+//! (the kprobe backends attach them by address).
+
+use super::clone::{owned, parallel_map, ProgTemplate};
+use super::{Attached, Backend};
+use crate::cli::BackendKind;
+use crate::discovery::Target;
+use crate::kernel::VMLINUX;
+use anyhow::{bail, Context, Result};
+use libbpf_rs::{Object, OpenObject};
+use std::collections::HashMap;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+pub struct Ftrace;
+
+/// The BPF trampoline passes up to 12 arguments (x86_64, Linux 6.1).
+const POSITIONS: usize = 12;
+
+fn prog_name(pos: usize) -> String {
+    format!("ipft_fentry_{pos}")
+}
+
+impl Backend for Ftrace {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Ftrace
+    }
+
+    fn max_positions(&self) -> usize {
+        POSITIONS
+    }
+
+    fn object_bytes(&self) -> &'static [u8] {
+        crate::bpf::FTRACE_OBJ
+    }
+
+    /// Binds each position's program to its first target; positions
+    /// without targets are not loaded.
+    fn prepare(&self, open: &mut OpenObject, targets: &[Target]) -> Result<()> {
+        for mut prog in open.progs_mut() {
+            let name = prog.name().to_string_lossy().into_owned();
+            let first = (0..POSITIONS)
+                .find(|&pos| prog_name(pos) == name)
+                .and_then(|pos| targets.iter().find(|t| t.skb_pos == pos));
+            match first {
+                Some(t) => prog.set_attach_target(0, Some(t.name.clone()))?,
+                None => prog.set_autoload(false),
+            }
+        }
+        Ok(())
+    }
+
+    fn check(&self, _tracefs: &Path, sample: &Target) -> Result<()> {
+        let obj = super::load(
+            self,
+            std::slice::from_ref(sample),
+            &super::PROBE_OPTIONS,
+            super::kernel_has_ringbuf(),
+        )
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "backend ftrace: the kernel refuses fentry programs ({e:#}); they need BPF trampolines (CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS, Linux 5.5+) and no lockdown; use -b kprobe"
+            )
+        })?;
+        let attached = self.attach(&obj, std::slice::from_ref(sample), &AtomicBool::new(false))?;
+        if attached.attached == 0 {
+            let why = attached
+                .refused
+                .first()
+                .map(|r| r.1.clone())
+                .unwrap_or_default();
+            bail!("backend ftrace: the kernel refuses to attach fentry programs ({why}); use -b kprobe");
+        }
+        Ok(())
+    }
+
+    fn attach(&self, obj: &Object, targets: &[Target], stop: &AtomicBool) -> Result<Attached> {
+        let start = Instant::now();
+        let mut templates: HashMap<usize, ProgTemplate> = HashMap::new();
+        for prog in obj.progs() {
+            if let Some(pos) = (0..POSITIONS).find(|&pos| *prog.name() == *prog_name(pos)) {
+                if targets.iter().any(|t| t.skb_pos == pos) {
+                    templates.insert(pos, ProgTemplate::from_loaded(&prog));
+                }
+            }
+        }
+        let module_btf = module_btf_fds(targets)?;
+        let mut copies: HashMap<(&str, &str), usize> = HashMap::new();
+        for t in targets {
+            *copies.entry((&t.name, &t.module)).or_default() += 1;
+        }
+
+        let bar = crate::progress::attach_bar(targets.len() as u64);
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get()) * 2;
+        let results = parallel_map(targets, threads, stop, &bar, |t| -> Result<OwnedFd> {
+            if copies[&(t.name.as_str(), t.module.as_str())] > 1 {
+                bail!(
+                    "several functions are named {}; fentry cannot tell them apart (-b kprobe can)",
+                    t.name
+                );
+            }
+            let template = templates
+                .get(&t.skb_pos)
+                .with_context(|| format!("no program for skb position {}", t.skb_pos))?;
+            let btf_obj = if t.module == VMLINUX {
+                None
+            } else {
+                let fd = module_btf
+                    .get(&t.module)
+                    .with_context(|| format!("no BTF loaded for module {}", t.module))?;
+                Some(fd.as_raw_fd())
+            };
+            let prog = template.load(None, t.btf_id, btf_obj)?;
+            attach_tracing(prog.as_raw_fd())
+        });
+        bar.finish_and_clear();
+
+        Ok(Attached::from_results(targets, results, start))
+    }
+}
+
+/// Creates the BPF link that attaches a loaded tracing program to the
+/// function it was loaded for.
+fn attach_tracing(prog_fd: RawFd) -> Result<OwnedFd> {
+    // SAFETY: plain syscall wrapper; NULL opts is allowed.
+    owned(unsafe {
+        libbpf_sys::bpf_link_create(prog_fd, 0, libbpf_sys::BPF_TRACE_FENTRY, std::ptr::null())
+    })
+}
+
+/// File descriptors of the kernel's BTF objects of the modules `targets`
+/// live in: fentry on a module function names the module's BTF.
+fn module_btf_fds(targets: &[Target]) -> Result<HashMap<String, OwnedFd>> {
+    let wanted: Vec<&str> = targets
+        .iter()
+        .map(|t| t.module.as_str())
+        .filter(|m| *m != VMLINUX)
+        .collect();
+    let mut fds = HashMap::new();
+    if wanted.is_empty() {
+        return Ok(fds);
+    }
+    let mut id = 0u32;
+    // SAFETY (all calls below): plain syscall wrappers with valid pointers.
+    while unsafe { libbpf_sys::bpf_btf_get_next_id(id, &mut id) } == 0 {
+        let Ok(fd) = owned(unsafe { libbpf_sys::bpf_btf_get_fd_by_id(id) }) else {
+            continue;
+        };
+        let mut name = [0u8; 64];
+        let mut info = libbpf_sys::bpf_btf_info {
+            name: name.as_mut_ptr() as u64,
+            name_len: name.len() as u32,
+            ..Default::default()
+        };
+        let mut len = std::mem::size_of::<libbpf_sys::bpf_btf_info>() as u32;
+        if unsafe { libbpf_sys::bpf_btf_get_info_by_fd(fd.as_raw_fd(), &mut info, &mut len) } != 0 {
+            continue;
+        }
+        let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+        let name = String::from_utf8_lossy(&name[..end]).into_owned();
+        if info.kernel_btf != 0 && wanted.contains(&name.as_str()) {
+            fds.insert(name, fd);
+        }
+    }
+    Ok(fds)
+}

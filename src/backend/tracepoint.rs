@@ -1,0 +1,99 @@
+//! tracepoint backend: raw tracepoint programs on every tracepoint whose
+//! arguments carry a `struct sk_buff *` (netif_receive_skb, net_dev_queue,
+//! kfree_skb, ...), found from the kernel's `btf_trace_*` BTF types.
+//!
+//! Beyond ipftrace2: it needs neither kprobes nor BPF trampolines, so it works
+//! on kernels that lack them or refuse them (lockdown), like the 6.18 kernel
+//! of the development machines. It sees fewer places than function tracing,
+//! the ones the kernel's developers chose to expose.
+//!
+//! A raw tracepoint program cannot tell which tracepoint fired, so each
+//! tracepoint gets its own copy of the program for its skb position, with
+//! the tracepoint's id patched in (see [`super::clone`]).
+
+use super::clone::{owned, parallel_map, ProgTemplate};
+use super::{Attached, Backend};
+use crate::cli::BackendKind;
+use crate::discovery::{Discovery, KernelFacts, NameFilter, Target};
+use anyhow::{bail, Context, Result};
+use libbpf_rs::Object;
+use std::collections::HashMap;
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+pub struct Tracepoint;
+
+/// Programs exist for the skb at argument 0..6.
+const POSITIONS: usize = 6;
+
+/// The constant each copy replaces with its tracepoint's id; the same as
+/// IPFT_TP_ID_MAGIC in src/bpf/tracepoint.bpf.c.
+const TP_ID_MAGIC: u64 = 0x1bad_c0de_5eed_1e55;
+
+fn prog_name(pos: usize) -> String {
+    format!("ipft_raw_tp_{pos}")
+}
+
+impl Backend for Tracepoint {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Tracepoint
+    }
+
+    fn max_positions(&self) -> usize {
+        POSITIONS
+    }
+
+    fn object_bytes(&self) -> &'static [u8] {
+        crate::bpf::TRACEPOINT_OBJ
+    }
+
+    fn discover(&self, facts: &KernelFacts, filter: &NameFilter) -> Discovery {
+        crate::discovery::discover_tracepoints(facts, POSITIONS, filter)
+    }
+
+    fn check(&self, _tracefs: &Path, sample: &Target) -> Result<()> {
+        let obj = super::load(self, &[], &super::PROBE_OPTIONS, super::kernel_has_ringbuf())
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "backend tracepoint: the kernel refuses raw tracepoint programs ({e:#}); it needs CONFIG_BPF_EVENTS"
+                )
+            })?;
+        let attached = self.attach(&obj, std::slice::from_ref(sample), &AtomicBool::new(false))?;
+        if attached.attached == 0 {
+            let why = attached
+                .refused
+                .first()
+                .map(|r| r.1.clone())
+                .unwrap_or_default();
+            bail!("backend tracepoint: the kernel refuses to attach raw tracepoints ({why})");
+        }
+        Ok(())
+    }
+
+    fn attach(&self, obj: &Object, targets: &[Target], stop: &AtomicBool) -> Result<Attached> {
+        let start = Instant::now();
+        let templates: HashMap<usize, ProgTemplate> = obj
+            .progs()
+            .filter_map(|p| {
+                let pos = (0..POSITIONS).find(|&pos| *p.name() == *prog_name(pos))?;
+                Some((pos, ProgTemplate::from_loaded(&p)))
+            })
+            .collect();
+        let bar = crate::progress::attach_bar(targets.len() as u64);
+        let results = parallel_map(targets, 2, stop, &bar, |t| -> Result<OwnedFd> {
+            let template = templates
+                .get(&t.skb_pos)
+                .with_context(|| format!("no program for skb argument {}", t.skb_pos))?;
+            let insns = template.patched(TP_ID_MAGIC, t.addr)?;
+            let prog = template.load(Some(&insns), 0, None)?;
+            let name = CString::new(t.name.as_str())?;
+            // SAFETY: valid tracepoint name and program fd.
+            owned(unsafe { libbpf_sys::bpf_raw_tracepoint_open(name.as_ptr(), prog.as_raw_fd()) })
+        });
+        bar.finish_and_clear();
+        Ok(Attached::from_results(targets, results, start))
+    }
+}

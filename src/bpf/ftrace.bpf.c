@@ -1,0 +1,30 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ftrace backend: fentry programs, one per skb parameter position (fentry
+ * reads the arguments as an array of u64, up to 12). Each is loaded once by
+ * libbpf against a first target; user space then loads copies of its final
+ * instructions for every other function at that position (src/backend/clone.rs).
+ */
+#include "body.bpf.h"
+
+#define IPFT_FENTRY(pos)                                                                  \
+	SEC("fentry")                                                                     \
+	int ipft_fentry_##pos(__u64 *ctx)                                                 \
+	{                                                                                 \
+		return ipft_trace(ctx, (struct sk_buff *)ctx[pos], bpf_get_func_ip(ctx), false, 0); \
+	}
+
+IPFT_FENTRY(0)
+IPFT_FENTRY(1)
+IPFT_FENTRY(2)
+IPFT_FENTRY(3)
+IPFT_FENTRY(4)
+IPFT_FENTRY(5)
+IPFT_FENTRY(6)
+IPFT_FENTRY(7)
+IPFT_FENTRY(8)
+IPFT_FENTRY(9)
+IPFT_FENTRY(10)
+IPFT_FENTRY(11)
+
+char LICENSE[] SEC("license") = "GPL";
