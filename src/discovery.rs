@@ -102,6 +102,8 @@ pub fn discover_tracepoints(
 pub struct KernelFacts {
     pub funcs: Vec<SkbFunc>,
     pub tracepoints: Vec<SkbTracepoint>,
+    /// Names of kfree_skb's drop reasons.
+    pub drop_reasons: std::collections::HashMap<u64, String>,
     pub kallsyms: Kallsyms,
     pub filter_funcs: FilterFunctions,
     /// Why some facts are missing (e.g. tracefs refused to list functions).
@@ -211,6 +213,7 @@ mod tests {
         KernelFacts {
             funcs,
             tracepoints: Vec::new(),
+            drop_reasons: Default::default(),
             kallsyms,
             filter_funcs,
             note: None,

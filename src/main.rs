@@ -6,6 +6,7 @@
 mod backend;
 mod bpf;
 mod cli;
+mod decode;
 mod discovery;
 mod event;
 mod kernel;

@@ -7,12 +7,13 @@
 
 use crate::backend::{self, Backend, LoadOptions};
 use crate::cli::{Cli, OutputKind, TracerKind};
+use crate::decode::Decoder;
 use crate::discovery::{Discovery, KernelFacts, NameFilter};
 use crate::kernel::{btf, kallsyms::Kallsyms, tracefs};
-use crate::output::{aggregate::Aggregate, json::Json, Func, Output};
+use crate::output::{aggregate::Aggregate, json::Json, Output};
 use crate::reader::Reader;
-use crate::symbols::Resolver;
 use anyhow::{bail, Context, Result};
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -44,7 +45,7 @@ pub fn run(cli: Cli) -> Result<()> {
     if found.targets.is_empty() {
         bail!("no function to trace: -r/--module-regex matched none of the kernel's skb functions (see ipft -l)");
     }
-    trace(&cli, backend.as_ref(), &found, mark)
+    trace(&cli, backend.as_ref(), &found, &facts.drop_reasons, mark)
 }
 
 /// Options that parse but whose capability is not in this version.
@@ -92,6 +93,7 @@ fn read_kernel_facts(tracefs: &Path) -> Result<KernelFacts> {
         note,
         funcs: types.funcs,
         tracepoints: types.tracepoints,
+        drop_reasons: types.drop_reasons,
         kallsyms,
         filter_funcs,
     })
@@ -230,7 +232,13 @@ fn raise_rlimits(verbose: bool) {
     raise(libc::RLIMIT_NOFILE, "RLIMIT_NOFILE", false);
 }
 
-fn trace<'t>(cli: &Cli, backend: &dyn Backend, found: &'t Discovery, mark: u32) -> Result<()> {
+fn trace<'t>(
+    cli: &Cli,
+    backend: &dyn Backend,
+    found: &'t Discovery,
+    drop_reasons: &'t HashMap<u64, String>,
+    mark: u32,
+) -> Result<()> {
     if !cli.no_set_rlimit {
         raise_rlimits(cli.verbose);
     }
@@ -285,7 +293,7 @@ fn trace<'t>(cli: &Cli, backend: &dyn Backend, found: &'t Discovery, mark: u32) 
         start_probe_server(cli.probe_server_port)?;
     }
 
-    let resolver = Resolver::new(&found.targets);
+    let decoder = Decoder::new(&found.targets, drop_reasons);
     let stdout = std::io::stdout();
     let mut out: Box<dyn Output<'t> + 't> = match cli.output {
         OutputKind::Aggregate => Box::new(Aggregate::new(stdout.lock())),
@@ -296,7 +304,8 @@ fn trace<'t>(cli: &Cli, backend: &dyn Backend, found: &'t Discovery, mark: u32) 
     let deliver =
         |events: Vec<crate::event::Event>, out: &mut Box<dyn Output<'t> + 't>| -> Result<()> {
             for e in &events {
-                out.on_event(e, Func::of(resolver.resolve(e.faddr)))?;
+                let (func, fields) = decoder.decode(e);
+                out.on_event(e, func, fields)?;
             }
             if show_counter && !events.is_empty() {
                 counter.set_position(out.count());

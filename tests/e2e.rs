@@ -6,6 +6,9 @@
 //! They need root, qemu and virtme-ng (see .ci/run), so they are `#[ignore]`d
 //! in a plain `cargo test`; the README's test command runs them.
 
+mod common;
+
+use common::{count, function, json_events, parse_aggregate, read};
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -131,32 +134,6 @@ fn boot(kernel: Kernel) -> Result<PathBuf, String> {
     Ok(out)
 }
 
-fn read(dir: &Path, name: &str) -> String {
-    std::fs::read_to_string(dir.join(name))
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.join(name).display()))
-}
-
-/// JSON events of one scenario, after checking ipft exited 0.
-fn json_events(dir: &Path, scenario: &str) -> Vec<Value> {
-    assert_eq!(
-        read(dir, &format!("{scenario}.rc")).trim(),
-        "0",
-        "ipft exit status in {scenario}; stderr: {}",
-        read(dir, &format!("{scenario}.err"))
-    );
-    let text = read(dir, &format!("{scenario}.out"));
-    if let Some(first) = text.lines().next() {
-        assert_key_order(first);
-    }
-    text.lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
-        .collect()
-}
-
-fn function(e: &Value) -> &str {
-    e["function"].as_str().expect("function is a string")
-}
-
 /// Events grouped by packet id, in stream order.
 fn by_packet(events: &[Value]) -> Vec<Vec<&Value>> {
     let mut order: Vec<&str> = Vec::new();
@@ -197,10 +174,6 @@ fn journeys(packets: &[Vec<&Value>], pattern: &[&str]) -> usize {
         .sum()
 }
 
-fn count(events: &[Value], name: &str) -> usize {
-    events.iter().filter(|e| function(e) == name).count()
-}
-
 const SEND: &[&str] = &["ip_output", "ip_finish_output2", "__dev_queue_xmit"];
 const RECEIVE: &[&str] = &["ip_local_deliver", "icmp_rcv"];
 
@@ -234,60 +207,8 @@ fn assert_three_pings(events: &[Value]) {
     }
 }
 
-/// Keys in SPEC.md's order, in the raw text (a parsed map forgets order).
-fn assert_key_order(first_line: &str) {
-    let keys = [
-        "packet_id",
-        "timestamp",
-        "processor_id",
-        "module",
-        "function",
-        "is_return",
-    ];
-    let positions: Vec<usize> = keys
-        .iter()
-        .map(|k| {
-            first_line
-                .find(&format!("\"{k}\":"))
-                .unwrap_or_else(|| panic!("{k} missing in {first_line}"))
-        })
-        .collect();
-    assert!(
-        positions.windows(2).all(|w| w[0] < w[1]),
-        "key order in {first_line}"
-    );
-}
-
 /// Receive side only: iptables marks a sent packet after udp_send_skb.
 const UDP_FUNCS: &[&str] = &["__udp4_lib_rcv", "udp_rcv"];
-
-/// Parses aggregate output into packets of (cpu, module, function).
-fn parse_aggregate(text: &str) -> Vec<Vec<(String, String, String)>> {
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
-    assert_eq!(header, ["Timestamp", "CPU", "Module", "Function"]);
-    let mut packets: Vec<Vec<(String, String, String)>> = Vec::new();
-    let mut last_ts = 0u64;
-    for line in lines {
-        if line == "===" {
-            packets.push(Vec::new());
-            last_ts = 0;
-            continue;
-        }
-        let cols: Vec<&str> = line.split_whitespace().collect();
-        assert_eq!(cols.len(), 4, "line {line:?}");
-        let ts: u64 = cols[0].parse().unwrap();
-        assert!(ts >= last_ts, "events out of order at {line:?}");
-        last_ts = ts;
-        assert_eq!(cols[1].len(), 3, "CPU is three digits: {line:?}");
-        packets.last_mut().expect("event before ===").push((
-            cols[1].into(),
-            cols[2].into(),
-            cols[3].into(),
-        ));
-    }
-    packets
-}
 
 fn check_listing(kernel: Kernel) {
     let dir = guest(kernel);

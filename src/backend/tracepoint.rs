@@ -37,6 +37,12 @@ fn prog_name(pos: usize) -> String {
     format!("ipft_raw_tp_{pos}")
 }
 
+/// Tracepoint whose own program also records the drop reason.
+pub const KFREE_SKB: &str = "kfree_skb";
+const KFREE_SKB_PROG: &str = "ipft_raw_tp_kfree_skb";
+/// Key of the kfree_skb template (no position has this index).
+const KFREE_SKB_KEY: usize = usize::MAX;
+
 impl Backend for Tracepoint {
     fn kind(&self) -> BackendKind {
         BackendKind::Tracepoint
@@ -78,14 +84,23 @@ impl Backend for Tracepoint {
         let templates: HashMap<usize, ProgTemplate> = obj
             .progs()
             .filter_map(|p| {
-                let pos = (0..POSITIONS).find(|&pos| *p.name() == *prog_name(pos))?;
-                Some((pos, ProgTemplate::from_loaded(&p)))
+                let key = if *p.name() == *KFREE_SKB_PROG {
+                    KFREE_SKB_KEY
+                } else {
+                    (0..POSITIONS).find(|&pos| *p.name() == *prog_name(pos))?
+                };
+                Some((key, ProgTemplate::from_loaded(&p)))
             })
             .collect();
         let bar = crate::progress::attach_bar(targets.len() as u64);
         let results = parallel_map(targets, 2, stop, &bar, |t| -> Result<OwnedFd> {
+            let key = if t.name == KFREE_SKB && t.skb_pos == 0 {
+                KFREE_SKB_KEY
+            } else {
+                t.skb_pos
+            };
             let template = templates
-                .get(&t.skb_pos)
+                .get(&key)
                 .with_context(|| format!("no program for skb argument {}", t.skb_pos))?;
             let insns = template.patched(TP_ID_MAGIC, t.addr)?;
             let prog = template.load(Some(&insns), 0, None)?;

@@ -33,4 +33,12 @@ IPFT_RAW_TP(3)
 IPFT_RAW_TP(4)
 IPFT_RAW_TP(5)
 
+/* skb:kfree_skb(skb, location, reason): also records why the kernel dropped
+ * the packet (enum skb_drop_reason) in the event's retval. */
+SEC("raw_tp")
+int ipft_raw_tp_kfree_skb(struct bpf_raw_tracepoint_args *ctx)
+{
+	return ipft_trace(ctx, (struct sk_buff *)ctx->args[0], ipft_tp_id(), false, ctx->args[2]);
+}
+
 char LICENSE[] SEC("license") = "GPL";

@@ -48,6 +48,27 @@ pub struct SkbTracepoint {
 pub struct SkbTypes {
     pub funcs: Vec<SkbFunc>,
     pub tracepoints: Vec<SkbTracepoint>,
+    /// `enum skb_drop_reason`: value to name without the SKB_DROP_REASON_ prefix.
+    pub drop_reasons: HashMap<u64, String>,
+}
+
+/// Names of `enum skb_drop_reason` (kfree_skb's reason), from BTF.
+pub fn drop_reasons(btf: &Btf) -> HashMap<u64, String> {
+    let mut names = HashMap::new();
+    for t in btf
+        .resolve_types_by_name("skb_drop_reason")
+        .unwrap_or_default()
+    {
+        if let Type::Enum(e) = t {
+            for m in &e.members {
+                if let Ok(name) = btf.resolve_name(m) {
+                    let short = name.strip_prefix("SKB_DROP_REASON_").unwrap_or(&name);
+                    names.insert(m.val() as u64, short.to_string());
+                }
+            }
+        }
+    }
+    names
 }
 
 /// Reads vmlinux BTF and the split BTF of every loaded module under `dir`
@@ -60,7 +81,10 @@ pub fn read_skb_types(dir: &Path) -> Result<SkbTypes> {
             vmlinux_path.display()
         )
     })?;
-    let mut types = SkbTypes::default();
+    let mut types = SkbTypes {
+        drop_reasons: drop_reasons(&vmlinux),
+        ..Default::default()
+    };
     scan(&vmlinux, VMLINUX, &mut types)?;
 
     let mut modules: Vec<_> = std::fs::read_dir(dir)
@@ -272,6 +296,13 @@ mod tests {
         // TP_PROTO(const struct sk_buff *skb, const struct net_device *dev)
         assert_eq!(tp("net_dev_start_xmit"), 0);
         assert!(!types.tracepoints.iter().any(|t| t.name == "sched_switch"));
+
+        let reasons = drop_reasons(&btf);
+        assert!(
+            reasons.values().any(|r| r == "NETFILTER_DROP"),
+            "{reasons:?}"
+        );
+        assert_eq!(reasons.get(&2).map(String::as_str), Some("NOT_SPECIFIED"));
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! after such a call start a new packet even though the address is the same.
 
 use super::{Func, Output};
+use crate::decode::Fields;
 use crate::event::Event;
 use anyhow::Result;
 use std::io::Write;
@@ -14,9 +15,12 @@ use std::io::Write;
 /// Functions after which an skb address belongs to no packet any more.
 const SKB_MEMORY_FREED: &[&str] = &["kfree_skbmem", "napi_skb_cache_put"];
 
+/// One kept event.
+type Recorded<'t> = (Event, Func<'t>, Fields);
+
 pub struct Aggregate<'t, W: Write> {
     out: W,
-    events: Vec<(Event, Func<'t>)>,
+    events: Vec<Recorded<'t>>,
 }
 
 impl<'t, W: Write> Aggregate<'t, W> {
@@ -30,19 +34,19 @@ impl<'t, W: Write> Aggregate<'t, W> {
     /// Splits the events into packets: by skb address, then at every point
     /// where the skb's memory was freed. Packets come in order of their first
     /// event, events in timestamp order.
-    fn packets(&mut self) -> Vec<&[(Event, Func<'t>)]> {
-        self.events.sort_by_key(|(e, _)| (e.packet_id, e.tstamp));
-        let mut packets: Vec<&[(Event, Func<'t>)]> = Vec::new();
+    fn packets(&mut self) -> Vec<&[Recorded<'t>]> {
+        self.events.sort_by_key(|(e, _, _)| (e.packet_id, e.tstamp));
+        let mut packets: Vec<&[Recorded<'t>]> = Vec::new();
         let mut rest = &self.events[..];
         while !rest.is_empty() {
             let id = rest[0].0.packet_id;
             let mut end = rest
                 .iter()
-                .position(|(e, _)| e.packet_id != id)
+                .position(|(e, _, _)| e.packet_id != id)
                 .unwrap_or(rest.len());
             if let Some(freed) = rest[..end]
                 .iter()
-                .position(|(_, f)| SKB_MEMORY_FREED.contains(&f.name))
+                .position(|(_, f, _)| SKB_MEMORY_FREED.contains(&f.name))
             {
                 end = freed + 1;
             }
@@ -62,16 +66,25 @@ pub fn header() -> String {
     )
 }
 
-pub fn line(e: &Event, f: Func) -> String {
-    format!(
+/// One event line; extra fields follow as `( key: value ... )`.
+pub fn line(e: &Event, f: Func, fields: &Fields) -> String {
+    let mut line = format!(
         "{:<20} {:03} {:>24} {:>32}",
         e.tstamp, e.processor_id, f.module, f.name
-    )
+    );
+    if !fields.is_empty() {
+        line.push_str(" ( ");
+        for (k, v) in fields {
+            line.push_str(&format!("{k}: {v} "));
+        }
+        line.push(')');
+    }
+    line
 }
 
 impl<'t, W: Write> Output<'t> for Aggregate<'t, W> {
-    fn on_event(&mut self, e: &Event, func: Func<'t>) -> Result<()> {
-        self.events.push((*e, func));
+    fn on_event(&mut self, e: &Event, func: Func<'t>, fields: Fields) -> Result<()> {
+        self.events.push((*e, func, fields));
         Ok(())
     }
 
@@ -81,8 +94,8 @@ impl<'t, W: Write> Output<'t> for Aggregate<'t, W> {
         text.push('\n');
         for packet in self.packets() {
             text.push_str("===\n");
-            for (e, f) in packet {
-                text.push_str(&line(e, *f));
+            for (e, f, fields) in packet {
+                text.push_str(&line(e, *f, fields));
                 text.push('\n');
             }
         }
@@ -124,7 +137,7 @@ mod tests {
         let mut buf = Vec::new();
         let mut out = Aggregate::new(&mut buf);
         for (e, func) in events {
-            out.on_event(e, *func).unwrap();
+            out.on_event(e, *func, Fields::new()).unwrap();
         }
         out.finish().unwrap();
         drop(out);
@@ -159,6 +172,13 @@ mod tests {
             names,
             ["===", "b_first", "b_second", "===", "a_first", "a_second"]
         );
+    }
+
+    #[test]
+    fn extra_fields_end_the_line() {
+        let fields = vec![("reason", "NETFILTER_DROP".to_string())];
+        let l = line(&ev(1, 5, 0), f("kfree_skb"), &fields);
+        assert!(l.ends_with("kfree_skb ( reason: NETFILTER_DROP )"), "{l}");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! each event arrives. Keys in SPEC.md's order; strings escaped by serde_json.
 
 use super::{Func, Output};
+use crate::decode::Fields;
 use crate::event::Event;
 use anyhow::Result;
 use serde::Serialize;
@@ -29,7 +30,7 @@ impl<W: Write> Json<W> {
 }
 
 impl<'t, W: Write> Output<'t> for Json<W> {
-    fn on_event(&mut self, e: &Event, func: Func<'t>) -> Result<()> {
+    fn on_event(&mut self, e: &Event, func: Func<'t>, fields: Fields) -> Result<()> {
         let line = JsonEvent {
             packet_id: format!("{:#x}", e.packet_id),
             timestamp: e.tstamp,
@@ -38,8 +39,17 @@ impl<'t, W: Write> Output<'t> for Json<W> {
             function: func.name,
             is_return: e.is_return != 0,
         };
-        serde_json::to_writer(&mut self.out, &line)?;
-        self.out.write_all(b"\n")?;
+        let mut text = serde_json::to_string(&line)?;
+        // Extra fields follow the fixed keys, in order, as strings.
+        text.pop();
+        for (k, v) in &fields {
+            text.push(',');
+            text.push_str(&serde_json::to_string(k)?);
+            text.push(':');
+            text.push_str(&serde_json::to_string(v)?);
+        }
+        text.push_str("}\n");
+        self.out.write_all(text.as_bytes())?;
         self.out.flush()?;
         self.count += 1;
         Ok(())
@@ -77,14 +87,18 @@ mod tests {
             name: "weird\"name",
             module: "vmlinux",
         };
-        out.on_event(&e, f).unwrap();
-        out.on_event(&e, f).unwrap();
+        out.on_event(&e, f, Fields::new()).unwrap();
+        out.on_event(&e, f, vec![("reason", "NOT\"SPECIFIED".into())])
+            .unwrap();
         let text = String::from_utf8(buf).unwrap();
         let first = text.lines().next().unwrap();
         assert_eq!(
             first,
             r#"{"packet_id":"0xffff888001234500","timestamp":96976848684329,"processor_id":1,"module":"vmlinux","function":"weird\"name","is_return":false}"#
         );
-        assert_eq!(text.lines().count(), 2);
+        assert_eq!(
+            text.lines().nth(1).unwrap(),
+            r#"{"packet_id":"0xffff888001234500","timestamp":96976848684329,"processor_id":1,"module":"vmlinux","function":"weird\"name","is_return":false,"reason":"NOT\"SPECIFIED"}"#
+        );
     }
 }

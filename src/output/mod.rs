@@ -7,6 +7,7 @@
 pub mod aggregate;
 pub mod json;
 
+use crate::decode::Fields;
 use crate::discovery::Target;
 use crate::event::Event;
 use anyhow::Result;
@@ -34,8 +35,8 @@ impl<'t> Func<'t> {
 }
 
 pub trait Output<'t> {
-    /// One event, in arrival order.
-    fn on_event(&mut self, event: &Event, func: Func<'t>) -> Result<()>;
+    /// One event, in arrival order, with its extra fields.
+    fn on_event(&mut self, event: &Event, func: Func<'t>, fields: Fields) -> Result<()>;
     /// Tracing is over: write what is left.
     fn finish(&mut self) -> Result<()>;
     /// Events seen so far.

@@ -1,0 +1,81 @@
+//! Turns a raw event into what outputs print: the function (name, module)
+//! and extra fields, such as the drop reason of the kfree_skb tracepoint.
+//! Extension fields (later) join the same ordered (key, value) list.
+
+use crate::backend::tracepoint::KFREE_SKB;
+use crate::discovery::{Target, TRACEPOINT_MODULE};
+use crate::event::Event;
+use crate::output::Func;
+use crate::symbols::Resolver;
+use std::collections::HashMap;
+
+/// Ordered (key, value) pairs printed after the function.
+pub type Fields = Vec<(&'static str, String)>;
+
+pub struct Decoder<'t> {
+    resolver: Resolver<'t>,
+    drop_reasons: &'t HashMap<u64, String>,
+}
+
+impl<'t> Decoder<'t> {
+    pub fn new(targets: &'t [Target], drop_reasons: &'t HashMap<u64, String>) -> Self {
+        Decoder {
+            resolver: Resolver::new(targets),
+            drop_reasons,
+        }
+    }
+
+    pub fn decode(&self, e: &Event) -> (Func<'t>, Fields) {
+        let target = self.resolver.resolve(e.faddr);
+        let mut fields = Fields::new();
+        if let Some(t) = target {
+            if t.module == TRACEPOINT_MODULE && t.name == KFREE_SKB {
+                let reason = self
+                    .drop_reasons
+                    .get(&e.retval)
+                    .cloned()
+                    .unwrap_or_else(|| e.retval.to_string());
+                fields.push(("reason", reason));
+            }
+        }
+        (Func::of(target), fields)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kfree_skb_tracepoint_gets_its_drop_reason() {
+        let targets = vec![
+            Target {
+                name: "kfree_skb".into(),
+                module: "tracepoint".into(),
+                addr: 1,
+                skb_pos: 0,
+                btf_id: 0,
+            },
+            Target {
+                name: "kfree_skb".into(),
+                module: "vmlinux".into(),
+                addr: 0xffffffff81000000,
+                skb_pos: 0,
+                btf_id: 1,
+            },
+        ];
+        let reasons = HashMap::from([(6u64, "NETFILTER_DROP".to_string())]);
+        let d = Decoder::new(&targets, &reasons);
+        let mut e = Event::from_bytes(&[0u8; Event::SIZE]).unwrap();
+        e.faddr = 1;
+        e.retval = 6;
+        let (f, fields) = d.decode(&e);
+        assert_eq!((f.name, f.module), ("kfree_skb", "tracepoint"));
+        assert_eq!(fields, [("reason", "NETFILTER_DROP".to_string())]);
+        e.retval = 999;
+        assert_eq!(d.decode(&e).1, [("reason", "999".to_string())]);
+        // The function of the same name is not the tracepoint.
+        e.faddr = 0xffffffff81000000;
+        assert!(d.decode(&e).1.is_empty());
+    }
+}
