@@ -11,7 +11,7 @@ mod common;
 use common::{count, function, json_events, parse_aggregate, read};
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 
@@ -328,6 +328,28 @@ fn check_kprobe_multi(kernel: Kernel) {
     }
 }
 
+fn check_ftrace(kernel: Kernel) {
+    check_full_trace_with(kernel, "ftrace");
+}
+
+fn check_tracepoint(kernel: Kernel) {
+    let dir = guest(kernel);
+    let events = json_events(&dir, "tracepoint");
+    assert!(events.iter().all(|e| e["module"] == "tracepoint"));
+    assert_eq!(
+        count(&events, "net_dev_queue"),
+        6,
+        "3 requests and 3 replies queued"
+    );
+    assert_eq!(count(&events, "net_dev_start_xmit"), 6);
+    let drops = json_events(&dir, "tpdrop");
+    let netfilter_drops = drops
+        .iter()
+        .filter(|e| function(e) == "kfree_skb" && e["reason"] == "NETFILTER_DROP")
+        .count();
+    assert_eq!(netfilter_drops, 2, "{drops:?}");
+}
+
 fn check_unmarked_ignored(kernel: Kernel) {
     let dir = guest(kernel);
     let events = json_events(&dir, "mixed");
@@ -422,6 +444,8 @@ per_kernel!(
     check_listing,
     check_full_trace,
     check_kprobe_multi,
+    check_ftrace,
+    check_tracepoint,
     check_unmarked_ignored,
     check_aggregate,
     check_nothing_left

@@ -90,6 +90,25 @@ if start_ipft multi -m $MARK -o json -v -b kprobe-multi; then
 	stop_ipft multi
 fi
 
+# ftrace (fentry) on every skb function.
+if start_ipft ftrace -m $MARK -o json -v -b ftrace; then
+	marked_ping ftrace
+	stop_ipft ftrace
+fi
+
+# tracepoint backend: the same ping, then a packet dropped by netfilter.
+if start_ipft tracepoint -m $MARK -o json -b tracepoint; then
+	marked_ping tracepoint
+	stop_ipft tracepoint
+fi
+ip netns exec b iptables -A INPUT -p icmp -s 10.0.0.1 -j DROP
+if start_ipft tpdrop -m $MARK -o json -b tracepoint; then
+	ip netns exec a ping -c 2 -i 0.5 -W 1 10.0.0.2 > "$OUT/tpdrop.ping" 2>&1
+	sleep 0.5
+	stop_ipft tpdrop
+fi
+ip netns exec b iptables -D INPUT -p icmp -s 10.0.0.1 -j DROP
+
 SUBSET='^(ip_|icmp_|__dev_queue_xmit|dev_hard_start_xmit|udp|__udp|kfree_skbmem|consume_skb|veth_|netif_)'
 
 
