@@ -38,7 +38,7 @@ impl<'t> Decoder<'t> {
                 fields.push(("reason", reason));
             }
         }
-        (Func::of(target), fields)
+        (Func::of(target, e.faddr), fields)
     }
 }
 
@@ -55,6 +55,7 @@ mod tests {
                 addr: 1,
                 skb_pos: 0,
                 btf_id: 0,
+                ret: None,
             },
             Target {
                 name: "kfree_skb".into(),
@@ -62,6 +63,7 @@ mod tests {
                 addr: 0xffffffff81000000,
                 skb_pos: 0,
                 btf_id: 1,
+                ret: None,
             },
         ];
         let reasons = HashMap::from([(6u64, "NETFILTER_DROP".to_string())]);

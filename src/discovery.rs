@@ -4,7 +4,7 @@
 //! Pure logic over its inputs: tests feed it fixtures. It decides nothing
 //! about how to attach; a backend says how many skb positions it can read.
 
-use crate::kernel::btf::{SkbFunc, SkbTracepoint, Unsupported};
+use crate::kernel::btf::{IntType, SkbFunc, SkbTracepoint, Unsupported};
 use crate::kernel::kallsyms::Kallsyms;
 use crate::kernel::tracefs::FilterFunctions;
 use regex::Regex;
@@ -20,6 +20,8 @@ pub struct Target {
     pub skb_pos: usize,
     /// BTF id of the function (fentry binds to it); 0 for tracepoints.
     pub btf_id: u32,
+    /// The integer it returns, if any (printed by function_graph).
+    pub ret: Option<IntType>,
 }
 
 /// The user's name filters (-r, --module-regex).
@@ -86,6 +88,7 @@ pub fn discover_tracepoints(
                 addr: 0,
                 skb_pos: tp.skb_pos,
                 btf_id: 0,
+                ret: None,
             });
         }
     }
@@ -119,7 +122,7 @@ pub fn discover(facts: &KernelFacts, max_positions: usize, filter: &NameFilter) 
     let (funcs, kallsyms, filter_funcs) = (&facts.funcs, &facts.kallsyms, &facts.filter_funcs);
     let mut skipped = Skipped::default();
     // (name, module) -> skb positions of every BTF prototype of that name
-    let mut by_name: BTreeMap<(&str, &str), Vec<(usize, u32)>> = BTreeMap::new();
+    let mut by_name: BTreeMap<(&str, &str), Vec<&SkbFunc>> = BTreeMap::new();
     for f in funcs {
         match f.unsupported {
             Some(Unsupported::Variadic) => skipped.variadic += 1,
@@ -127,14 +130,14 @@ pub fn discover(facts: &KernelFacts, max_positions: usize, filter: &NameFilter) 
             None => by_name
                 .entry((f.name.as_str(), f.module.as_str()))
                 .or_default()
-                .push((f.skb_pos, f.btf_id)),
+                .push(f),
         }
     }
 
     let mut targets = Vec::new();
     for ((name, module), protos) in by_name {
-        let (skb_pos, btf_id) = protos[0];
-        if protos.iter().any(|(pos, _)| *pos != skb_pos) {
+        let (skb_pos, btf_id, ret) = (protos[0].skb_pos, protos[0].btf_id, protos[0].ret);
+        if protos.iter().any(|f| f.skb_pos != skb_pos) {
             skipped.ambiguous.push(format!("{name} [{module}]"));
             continue;
         }
@@ -157,6 +160,7 @@ pub fn discover(facts: &KernelFacts, max_positions: usize, filter: &NameFilter) 
             addr,
             skb_pos,
             btf_id,
+            ret,
         }));
         if targets.len() == before {
             skipped.not_in_kallsyms += 1;
@@ -178,6 +182,7 @@ mod tests {
             skb_pos,
             nr_params: skb_pos + 1,
             unsupported: None,
+            ret: None,
         }
     }
 

@@ -113,7 +113,15 @@ fn choose_backend(
     };
     let mut refused = Vec::new();
     for kind in kinds {
-        let backend = backend::create(kind)?;
+        let graph = cli.tracer == TracerKind::FunctionGraph;
+        let backend = match backend::create(kind, graph) {
+            Ok(b) => b,
+            Err(e) if cli.backend.is_some() => return Err(e),
+            Err(e) => {
+                refused.push(format!("{e:#}"));
+                continue;
+            }
+        };
         let found = backend.discover(facts, filter);
         // Try the backend on a target even when the user's filters match none.
         let all = backend.discover(facts, &NameFilter::default());
@@ -293,11 +301,12 @@ fn trace<'t>(
         start_probe_server(cli.probe_server_port)?;
     }
 
+    let graph = cli.tracer == TracerKind::FunctionGraph;
     let decoder = Decoder::new(&found.targets, drop_reasons);
     let stdout = std::io::stdout();
     let mut out: Box<dyn Output<'t> + 't> = match cli.output {
-        OutputKind::Aggregate => Box::new(Aggregate::new(stdout.lock())),
-        OutputKind::Json => Box::new(Json::new(stdout.lock())),
+        OutputKind::Aggregate => Box::new(Aggregate::new(stdout.lock(), graph)),
+        OutputKind::Json => Box::new(Json::new(stdout.lock(), graph)),
     };
     let counter = crate::progress::event_counter();
     let show_counter = cli.output == OutputKind::Aggregate;

@@ -40,6 +40,7 @@ mod tests {
             addr: 0x1000,
             skb_pos: 0,
             btf_id: 0,
+            ret: None,
         }];
         let r = Resolver::new(&targets);
         assert_eq!(r.resolve(0x1000).unwrap().name, "ip_rcv");

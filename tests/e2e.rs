@@ -350,6 +350,133 @@ fn check_tracepoint(kernel: Kernel) {
     assert_eq!(netfilter_drops, 2, "{drops:?}");
 }
 
+/// One call of the aggregate call graph.
+struct Call {
+    name: String,
+    depth: usize,
+    duration_ns: u64,
+}
+
+/// Checks the call graph of one aggregate output and returns its completed
+/// calls with their children (by index).
+fn check_graph_text(text: &str) -> Vec<(Call, Vec<usize>)> {
+    let mut calls: Vec<(Call, Vec<usize>)> = Vec::new();
+    let mut open: Vec<(String, usize, Vec<usize>)> = Vec::new();
+    for line in text.lines().skip(1) {
+        if line == "===" {
+            open.clear();
+            continue;
+        }
+        let func = &line[49..];
+        assert!(func.starts_with(' '), "{line:?}");
+        let body = &func[1..];
+        let depth = (body.len() - body.trim_start().len()) / 2;
+        let body = body.trim_start();
+        if let Some(name) = body.strip_suffix("() {") {
+            assert!(depth <= open.len(), "depth jumps at {line:?}");
+            open.truncate(depth);
+            open.push((name.to_string(), depth, Vec::new()));
+        } else if body.starts_with("} /* ") && !body.contains("entry not seen") {
+            // "} /* name 3.215 us[, ret N] */"
+            let inner = body.trim_start_matches("} /* ").trim_end_matches(" */");
+            let mut words = inner.split_whitespace();
+            let name = words.next().unwrap().to_string();
+            let us: f64 = words.next().unwrap().parse().unwrap();
+            assert_eq!(open.len(), depth + 1, "return at wrong depth: {line:?}");
+            let (open_name, _, children) = open.pop().unwrap();
+            assert_eq!(open_name, name, "{line:?}");
+            let duration_ns = (us * 1000.0).round() as u64;
+            assert!(duration_ns > 0, "zero duration: {line:?}");
+            calls.push((
+                Call {
+                    name,
+                    depth,
+                    duration_ns,
+                },
+                children,
+            ));
+            let index = calls.len() - 1;
+            if let Some(parent) = open.last_mut() {
+                parent.2.push(index);
+            }
+        }
+    }
+    for (call, children) in &calls {
+        for &c in children {
+            assert!(
+                call.duration_ns >= calls[c].0.duration_ns,
+                "{} ({} ns) shorter than its child {} ({} ns)",
+                call.name,
+                call.duration_ns,
+                calls[c].0.name,
+                calls[c].0.duration_ns
+            );
+            assert_eq!(calls[c].0.depth, call.depth + 1);
+        }
+    }
+    calls
+}
+
+/// True when `name`'s call contains `inner` somewhere below it.
+fn contains_call(calls: &[(Call, Vec<usize>)], i: usize, inner: &str) -> bool {
+    calls[i]
+        .1
+        .iter()
+        .any(|&c| calls[c].0.name == inner || contains_call(calls, c, inner))
+}
+
+fn check_function_graph(kernel: Kernel) {
+    let dir = guest(kernel);
+    let backends: &[&str] = match kernel {
+        Kernel::Custom => &["ftrace", "kprobe", "kprobe-multi"],
+        Kernel::Debian => &["ftrace", "kprobe"],
+    };
+    for backend in backends {
+        let name = format!("graph_{backend}_aggregate");
+        assert_eq!(
+            read(&dir, &format!("{name}.rc")).trim(),
+            "0",
+            "{}",
+            read(&dir, &format!("{name}.err"))
+        );
+        let calls = check_graph_text(&read(&dir, &format!("{name}.out")));
+        let ip_rcv: Vec<usize> = (0..calls.len())
+            .filter(|&i| calls[i].0.name == "ip_rcv")
+            .collect();
+        assert_eq!(
+            ip_rcv.len(),
+            6,
+            "{backend}: 3 requests and 3 replies received"
+        );
+        for &i in &ip_rcv {
+            assert!(
+                contains_call(&calls, i, "ip_local_deliver"),
+                "{backend}: ip_rcv without ip_local_deliver inside"
+            );
+        }
+
+        let events = json_events(&dir, &format!("graph_{backend}_json"));
+        let returns: Vec<&Value> = events.iter().filter(|e| e["is_return"] == true).collect();
+        assert!(returns.len() >= 6, "{backend}: {} returns", returns.len());
+        let rcv_returns: Vec<&&Value> =
+            returns.iter().filter(|e| function(e) == "ip_rcv").collect();
+        assert_eq!(rcv_returns.len(), 6, "{backend}");
+        for e in rcv_returns {
+            assert!(e["duration_ns"].as_u64().unwrap() > 0, "{e}");
+            assert_eq!(e["retval"], 0, "ip_rcv returns NET_RX_SUCCESS: {e}");
+        }
+    }
+    if kernel == Kernel::Debian {
+        assert_ne!(read(&dir, "graph_kprobe-multi_aggregate.rc").trim(), "0");
+    }
+    let err = read(&dir, "graph_tracepoint.err");
+    assert_ne!(read(&dir, "graph_tracepoint.rc").trim(), "0");
+    assert!(
+        err.contains("function_graph") && err.contains("-b ftrace"),
+        "{err}"
+    );
+}
+
 fn check_unmarked_ignored(kernel: Kernel) {
     let dir = guest(kernel);
     let events = json_events(&dir, "mixed");
@@ -446,6 +573,7 @@ per_kernel!(
     check_kprobe_multi,
     check_ftrace,
     check_tracepoint,
+    check_function_graph,
     check_unmarked_ignored,
     check_aggregate,
     check_nothing_left

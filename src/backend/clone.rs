@@ -55,6 +55,11 @@ impl ProgTemplate {
         }
     }
 
+    /// fentry, fexit, raw tracepoint...: how a copy is attached.
+    pub fn attach_type(&self) -> libbpf_sys::bpf_attach_type {
+        self.attach_type
+    }
+
     /// Replaces every 64-bit immediate `magic` with `value` in a copy.
     pub fn patched(&self, magic: u64, value: u64) -> Result<Vec<libbpf_sys::bpf_insn>> {
         let mut insns = self.insns.clone();

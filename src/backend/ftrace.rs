@@ -11,7 +11,7 @@
 //! (the kprobe backends attach them by address).
 
 use super::clone::{owned, parallel_map, ProgTemplate};
-use super::{Attached, Backend};
+use super::{Attached, Attachment, Backend};
 use crate::cli::BackendKind;
 use crate::discovery::Target;
 use crate::kernel::VMLINUX;
@@ -23,13 +23,22 @@ use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
-pub struct Ftrace;
+pub struct Ftrace {
+    /// Also an fexit program per function (function_graph).
+    pub graph: bool,
+}
 
 /// The BPF trampoline passes up to 12 arguments (x86_64, Linux 6.1).
 const POSITIONS: usize = 12;
 
-fn prog_name(pos: usize) -> String {
-    format!("ipft_fentry_{pos}")
+/// (position, is fexit) of one of the object's programs.
+fn prog_role(name: &str) -> Option<(usize, bool)> {
+    let (fexit, pos) = if let Some(pos) = name.strip_prefix("ipft_fentry_") {
+        (false, pos)
+    } else {
+        (true, name.strip_prefix("ipft_fexit_")?)
+    };
+    Some((pos.parse().ok()?, fexit))
 }
 
 impl Backend for Ftrace {
@@ -49,10 +58,9 @@ impl Backend for Ftrace {
     /// without targets are not loaded.
     fn prepare(&self, open: &mut OpenObject, targets: &[Target]) -> Result<()> {
         for mut prog in open.progs_mut() {
-            let name = prog.name().to_string_lossy().into_owned();
-            let first = (0..POSITIONS)
-                .find(|&pos| prog_name(pos) == name)
-                .and_then(|pos| targets.iter().find(|t| t.skb_pos == pos));
+            let first = prog_role(&prog.name().to_string_lossy())
+                .filter(|&(_, fexit)| self.graph || !fexit)
+                .and_then(|(pos, _)| targets.iter().find(|t| t.skb_pos == pos));
             match first {
                 Some(t) => prog.set_attach_target(0, Some(t.name.clone()))?,
                 None => prog.set_autoload(false),
@@ -87,11 +95,12 @@ impl Backend for Ftrace {
 
     fn attach(&self, obj: &Object, targets: &[Target], stop: &AtomicBool) -> Result<Attached> {
         let start = Instant::now();
-        let mut templates: HashMap<usize, ProgTemplate> = HashMap::new();
+        // (position, is fexit) -> the program libbpf loaded for it.
+        let mut templates: HashMap<(usize, bool), ProgTemplate> = HashMap::new();
         for prog in obj.progs() {
-            if let Some(pos) = (0..POSITIONS).find(|&pos| *prog.name() == *prog_name(pos)) {
-                if targets.iter().any(|t| t.skb_pos == pos) {
-                    templates.insert(pos, ProgTemplate::from_loaded(&prog));
+            if let Some(role) = prog_role(&prog.name().to_string_lossy()) {
+                if (self.graph || !role.1) && targets.iter().any(|t| t.skb_pos == role.0) {
+                    templates.insert(role, ProgTemplate::from_loaded(&prog));
                 }
             }
         }
@@ -103,16 +112,13 @@ impl Backend for Ftrace {
 
         let bar = crate::progress::attach_bar(targets.len() as u64);
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get()) * 2;
-        let results = parallel_map(targets, threads, stop, &bar, |t| -> Result<OwnedFd> {
+        let results = parallel_map(targets, threads, stop, &bar, |t| -> Result<Attachment> {
             if copies[&(t.name.as_str(), t.module.as_str())] > 1 {
                 bail!(
                     "several functions are named {}; fentry cannot tell them apart (-b kprobe can)",
                     t.name
                 );
             }
-            let template = templates
-                .get(&t.skb_pos)
-                .with_context(|| format!("no program for skb position {}", t.skb_pos))?;
             let btf_obj = if t.module == VMLINUX {
                 None
             } else {
@@ -121,8 +127,18 @@ impl Backend for Ftrace {
                     .with_context(|| format!("no BTF loaded for module {}", t.module))?;
                 Some(fd.as_raw_fd())
             };
-            let prog = template.load(None, t.btf_id, btf_obj)?;
-            attach_tracing(prog.as_raw_fd())
+            let attach = |fexit: bool| -> Result<OwnedFd> {
+                let template = templates
+                    .get(&(t.skb_pos, fexit))
+                    .with_context(|| format!("no program for skb position {}", t.skb_pos))?;
+                let prog = template.load(None, t.btf_id, btf_obj)?;
+                attach_tracing(prog.as_raw_fd(), template.attach_type())
+            };
+            let entry = attach(false)?;
+            if !self.graph {
+                return Ok(Attachment::Fd(entry));
+            }
+            Ok(Attachment::Pair(entry, attach(true)?))
         });
         bar.finish_and_clear();
 
@@ -132,12 +148,17 @@ impl Backend for Ftrace {
 
 /// Creates the BPF link that attaches a loaded tracing program to the
 /// function it was loaded for.
-fn attach_tracing(prog_fd: RawFd) -> Result<OwnedFd> {
+fn attach_tracing(prog_fd: RawFd, attach_type: libbpf_sys::bpf_attach_type) -> Result<OwnedFd> {
     // SAFETY: plain syscall wrapper; NULL opts is allowed.
-    owned(unsafe {
-        libbpf_sys::bpf_link_create(prog_fd, 0, libbpf_sys::BPF_TRACE_FENTRY, std::ptr::null())
-    })
+    let fd = unsafe { libbpf_sys::bpf_link_create(prog_fd, 0, attach_type, std::ptr::null()) };
+    if fd == -ENOTSUPP {
+        bail!("ENOTSUPP: this kernel's BPF trampoline cannot take this function (e.g. more than 6 arguments on Linux 6.1); -b kprobe can");
+    }
+    owned(fd)
 }
+
+/// The kernel-internal "not supported" errno that BPF returns (not in libc).
+const ENOTSUPP: i32 = 524;
 
 /// File descriptors of the kernel's BTF objects of the modules `targets`
 /// live in: fentry on a module function names the module's BTF.

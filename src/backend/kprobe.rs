@@ -3,16 +3,20 @@
 //! is at that position. Attaching by address, not name, keeps static
 //! functions that share a name apart.
 
-use super::{attach_each, Attached, Backend};
+use super::clone::{owned, parallel_map};
+use super::{Attached, Attachment, Backend};
 use crate::cli::BackendKind;
 use crate::discovery::Target;
-use anyhow::{anyhow, bail, Context, Result};
-use libbpf_rs::{Link, Object, Program};
+use anyhow::{bail, Context, Result};
+use libbpf_rs::Object;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
-use std::ptr::NonNull;
 use std::sync::atomic::AtomicBool;
 
-pub struct Kprobe;
+pub struct Kprobe {
+    /// Also a kretprobe per function (function_graph).
+    pub graph: bool,
+}
 
 /// x86_64 passes the first five integer parameters in registers kprobes read.
 const POSITIONS: usize = 5;
@@ -42,41 +46,117 @@ impl Backend for Kprobe {
     }
 
     fn attach(&self, obj: &Object, targets: &[Target], stop: &AtomicBool) -> Result<Attached> {
-        let progs: Vec<Program> = (0..POSITIONS)
-            .map(|pos| {
-                let name = format!("ipft_kprobe_{pos}");
-                obj.progs()
-                    .find(|p| p.name() == name.as_str())
-                    .with_context(|| format!("BPF program {name} missing from ipft's object"))
-            })
+        let start = std::time::Instant::now();
+        // function_graph entries also remember the call for the kretprobe.
+        let entry = if self.graph {
+            "ipft_kprobe_g_"
+        } else {
+            "ipft_kprobe_"
+        };
+        let prog_fds: Vec<RawFd> = (0..POSITIONS)
+            .map(|pos| prog_fd(obj, &format!("{entry}{pos}")))
             .collect::<Result<_>>()?;
-        Ok(attach_each(targets, stop, |t| {
-            attach_kprobe_at(&progs[t.skb_pos], t.addr, false)
-        }))
+        let ret_fd = prog_fd(obj, "ipft_kretprobe")?;
+        let pmu = KprobePmu::read()?;
+        let bar = crate::progress::attach_bar(targets.len() as u64);
+        let results = parallel_map(targets, ATTACH_THREADS, stop, &bar, |t| {
+            let entry = pmu.attach(prog_fds[t.skb_pos], t.addr, false)?;
+            if !self.graph {
+                return Ok(Attachment::Fd(entry));
+            }
+            let ret = pmu.attach(ret_fd, t.addr, true)?;
+            Ok(Attachment::Pair(entry, ret))
+        });
+        bar.finish_and_clear();
+        Ok(Attached::from_results(targets, results, start))
     }
 }
 
-/// Attaches `prog` as a kprobe (or kretprobe) at an absolute kernel address.
-/// libbpf-rs only attaches by name; libbpf itself takes a NULL name with the
-/// address as offset, which the kernel's kprobe PMU reads as an address.
-pub fn attach_kprobe_at(prog: &Program, addr: u64, retprobe: bool) -> Result<Link> {
-    let opts = libbpf_sys::bpf_kprobe_opts {
-        sz: std::mem::size_of::<libbpf_sys::bpf_kprobe_opts>() as _,
-        offset: addr as _,
-        retprobe,
-        ..Default::default()
-    };
-    use libbpf_rs::AsRawLibbpf;
-    // SAFETY: prog is a loaded program; opts is a valid, sized options struct.
-    let ptr = unsafe {
-        libbpf_sys::bpf_program__attach_kprobe_opts(
-            prog.as_libbpf_object().as_ptr(),
-            std::ptr::null(),
-            &opts,
-        )
-    };
-    // libbpf returns NULL (and sets errno) on error.
-    let ptr = NonNull::new(ptr).ok_or_else(|| anyhow!("{}", std::io::Error::last_os_error()))?;
-    // SAFETY: the pointer came from libbpf and is a valid link we now own.
-    Ok(unsafe { Link::from_ptr(ptr) })
+fn prog_fd(obj: &Object, name: &str) -> Result<RawFd> {
+    obj.progs()
+        .find(|p| p.name() == name)
+        .map(|p| p.as_fd().as_raw_fd())
+        .with_context(|| format!("BPF program {name} missing from ipft's object"))
+}
+
+/// Kprobes register under one kernel mutex, but each attach also spends time
+/// in perf and BPF setup outside it: a few threads overlap that part.
+const ATTACH_THREADS: usize = 4;
+
+/// perf_event_open flag (linux/perf_event.h), not in the libc crate.
+const PERF_FLAG_FD_CLOEXEC: libc::c_ulong = 1 << 3;
+
+/// The kernel's kprobe PMU (perf event source), which creates kprobes by
+/// address without going through tracefs.
+pub struct KprobePmu {
+    pmu_type: u32,
+    retprobe_config: u64,
+}
+
+impl KprobePmu {
+    pub fn read() -> Result<Self> {
+        let dir = Path::new("/sys/bus/event_source/devices/kprobe");
+        let pmu_type = std::fs::read_to_string(dir.join("type"))
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+            .with_context(|| {
+                format!(
+                    "cannot read {}: this kernel has no kprobe PMU (Linux 4.17+ with CONFIG_KPROBE_EVENTS)",
+                    dir.join("type").display()
+                )
+            })?;
+        // "config:0": the bit that makes a kretprobe.
+        let bit = std::fs::read_to_string(dir.join("format/retprobe"))
+            .ok()
+            .and_then(|f| f.trim().strip_prefix("config:")?.parse::<u32>().ok())
+            .unwrap_or(0);
+        Ok(KprobePmu {
+            pmu_type,
+            retprobe_config: 1 << bit,
+        })
+    }
+
+    /// A kprobe (or kretprobe) at an absolute kernel address running
+    /// `prog_fd`. Plain syscalls, so it is safe on several threads.
+    pub fn attach(&self, prog_fd: RawFd, addr: u64, retprobe: bool) -> Result<OwnedFd> {
+        // SAFETY: zero is a valid perf_event_attr to start from.
+        let mut attr: libbpf_sys::perf_event_attr = unsafe { std::mem::zeroed() };
+        attr.type_ = self.pmu_type;
+        attr.size = std::mem::size_of::<libbpf_sys::perf_event_attr>() as u32;
+        attr.config = if retprobe { self.retprobe_config } else { 0 };
+        // No function name: kprobe_addr (config2) is the address.
+        attr.__bindgen_anon_3.kprobe_func = 0;
+        attr.__bindgen_anon_4.kprobe_addr = addr;
+        attr.__bindgen_anon_1.sample_period = 1;
+        attr.__bindgen_anon_2.wakeup_events = 1;
+        // SAFETY: valid attr; pid -1 with cpu 0 is how kprobe events are opened.
+        let perf = unsafe {
+            libc::syscall(
+                libc::SYS_perf_event_open,
+                &attr as *const _,
+                -1,
+                0,
+                -1,
+                PERF_FLAG_FD_CLOEXEC,
+            )
+        };
+        if perf < 0 {
+            return Err(std::io::Error::last_os_error().into());
+        }
+        // SAFETY: a fresh descriptor we own.
+        let perf = unsafe { OwnedFd::from_raw_fd(perf as RawFd) };
+        // SAFETY: valid descriptors; NULL opts is allowed.
+        let link = owned(unsafe {
+            libbpf_sys::bpf_link_create(
+                prog_fd,
+                perf.as_raw_fd(),
+                libbpf_sys::BPF_PERF_EVENT,
+                std::ptr::null(),
+            )
+        })?;
+        // The link holds the perf event; closing ours leaves it attached
+        // until the link is closed.
+        drop(perf);
+        Ok(link)
+    }
 }

@@ -17,7 +17,10 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-pub struct KprobeMulti;
+pub struct KprobeMulti {
+    /// Also a return link per position (function_graph).
+    pub graph: bool,
+}
 
 const POSITIONS: usize = 5;
 
@@ -45,7 +48,7 @@ impl Backend for KprobeMulti {
             .progs()
             .find(|p| p.name() == "ipft_kprobe_multi_0")
             .context("BPF program ipft_kprobe_multi_0 missing from ipft's object")?;
-        match attach_addrs(&prog, &[sample.addr]) {
+        match attach_addrs(&prog, &[sample.addr], false) {
             Ok(_) => Ok(()),
             Err(e) => bail!(
                 "backend kprobe-multi: this kernel refuses multi-kprobe links ({e}); they need CONFIG_FPROBE=y (Linux 5.18+); use -b kprobe"
@@ -68,13 +71,21 @@ impl Backend for KprobeMulti {
                 attached.interrupted = true;
                 break;
             }
-            let name = format!("ipft_kprobe_multi_{pos}");
-            let prog = obj
-                .progs()
-                .find(|p| p.name() == name.as_str())
-                .with_context(|| format!("BPF program {name} missing from ipft's object"))?;
+            let entry = if self.graph {
+                "ipft_kprobe_multi_g_"
+            } else {
+                "ipft_kprobe_multi_"
+            };
+            let prog = find_prog(obj, &format!("{entry}{pos}"))?;
             let batch: Vec<&Target> = targets.iter().filter(|t| t.skb_pos == pos).collect();
-            attach_batch(&prog, &batch, &mut attached)?;
+            let mut ok_addrs = Vec::new();
+            attach_batch(&prog, &batch, &mut attached, &mut ok_addrs)?;
+            if self.graph && !ok_addrs.is_empty() {
+                let ret = find_prog(obj, "ipft_kretprobe_multi")?;
+                let link = attach_addrs(&ret, &ok_addrs, true)
+                    .context("attaching the return probes of function_graph")?;
+                attached.links.push(super::Attachment::Link(link));
+            }
             bar.inc(batch.len() as u64);
         }
         bar.finish_and_clear();
@@ -83,16 +94,29 @@ impl Backend for KprobeMulti {
     }
 }
 
-/// Attaches `batch` with one link, or splits it when the kernel refuses.
-fn attach_batch(prog: &Program, batch: &[&Target], out: &mut Attached) -> Result<()> {
+fn find_prog<'o>(obj: &'o Object, name: &str) -> Result<Program<'o>> {
+    obj.progs()
+        .find(|p| p.name() == name)
+        .with_context(|| format!("BPF program {name} missing from ipft's object"))
+}
+
+/// Attaches `batch` with one link, or splits it when the kernel refuses;
+/// adds the addresses it attached to `ok_addrs`.
+fn attach_batch(
+    prog: &Program,
+    batch: &[&Target],
+    out: &mut Attached,
+    ok_addrs: &mut Vec<u64>,
+) -> Result<()> {
     if batch.is_empty() {
         return Ok(());
     }
     let addrs: Vec<u64> = batch.iter().map(|t| t.addr).collect();
-    match attach_addrs(prog, &addrs) {
+    match attach_addrs(prog, &addrs, false) {
         Ok(link) => {
             out.links.push(super::Attachment::Link(link));
             out.attached += batch.len();
+            ok_addrs.extend(addrs);
         }
         Err(e) if batch.len() == 1 => {
             let t = batch[0];
@@ -103,8 +127,8 @@ fn attach_batch(prog: &Program, batch: &[&Target], out: &mut Attached) -> Result
         ),
         Err(_) => {
             let (a, b) = batch.split_at(batch.len() / 2);
-            attach_batch(prog, a, out)?;
-            attach_batch(prog, b, out)?;
+            attach_batch(prog, a, out, ok_addrs)?;
+            attach_batch(prog, b, out, ok_addrs)?;
         }
     }
     Ok(())
@@ -118,11 +142,12 @@ fn is_missing_feature(e: &anyhow::Error) -> bool {
         .is_some_and(|code| code == libc::EOPNOTSUPP || code == libc::ENOTSUP)
 }
 
-fn attach_addrs(prog: &Program, addrs: &[u64]) -> Result<Link> {
+fn attach_addrs(prog: &Program, addrs: &[u64], retprobe: bool) -> Result<Link> {
     let opts = libbpf_sys::bpf_kprobe_multi_opts {
         sz: std::mem::size_of::<libbpf_sys::bpf_kprobe_multi_opts>() as _,
         addrs: addrs.as_ptr() as *const _,
         cnt: addrs.len() as _,
+        retprobe,
         ..Default::default()
     };
     // SAFETY: prog is loaded; opts points at `addrs`, alive for the call.

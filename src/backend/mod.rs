@@ -18,7 +18,7 @@ use anyhow::{bail, Context, Result};
 use libbpf_rs::{Link, Object, ObjectBuilder, OpenObject};
 use std::os::fd::OwnedFd;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 /// What the user asked of the BPF side.
@@ -36,6 +36,8 @@ pub struct LoadOptions {
 pub enum Attachment {
     Link(Link),
     Fd(OwnedFd),
+    /// Entry and return probes of one function (function_graph).
+    Pair(OwnedFd, OwnedFd),
 }
 
 /// Links of one attach run and what the kernel refused.
@@ -54,7 +56,7 @@ impl Attached {
     /// tried because a signal stopped the run).
     pub fn from_results(
         targets: &[Target],
-        results: Vec<Option<Result<OwnedFd>>>,
+        results: Vec<Option<Result<Attachment>>>,
         start: std::time::Instant,
     ) -> Self {
         let mut attached = Attached {
@@ -66,7 +68,7 @@ impl Attached {
         };
         for (t, r) in targets.iter().zip(results) {
             match r {
-                Some(Ok(fd)) => attached.links.push(Attachment::Fd(fd)),
+                Some(Ok(a)) => attached.links.push(a),
                 Some(Err(e)) => attached
                     .refused
                     .push((format!("{} [{}]", t.name, t.module), format!("{e:#}"))),
@@ -111,13 +113,17 @@ pub const AUTO_ORDER: &[BackendKind] = &[
     BackendKind::Tracepoint,
 ];
 
-/// The backend for `kind`, or a one-line explanation of why this version of
-/// ipft does not have it.
-pub fn create(kind: BackendKind) -> Result<Box<dyn Backend>> {
+/// The backend for `kind`, or a one-line explanation of why it cannot serve
+/// the tracer.
+/// `graph`: the backend must also report returns (function_graph).
+pub fn create(kind: BackendKind, graph: bool) -> Result<Box<dyn Backend>> {
     match kind {
-        BackendKind::Kprobe => Ok(Box::new(kprobe::Kprobe)),
-        BackendKind::KprobeMulti => Ok(Box::new(kprobe_multi::KprobeMulti)),
-        BackendKind::Ftrace => Ok(Box::new(ftrace::Ftrace)),
+        BackendKind::Kprobe => Ok(Box::new(kprobe::Kprobe { graph })),
+        BackendKind::KprobeMulti => Ok(Box::new(kprobe_multi::KprobeMulti { graph })),
+        BackendKind::Ftrace => Ok(Box::new(ftrace::Ftrace { graph })),
+        BackendKind::Tracepoint if graph => bail!(
+            "backend tracepoint cannot serve tracer function_graph: tracepoints have no returns; use -b ftrace, -b kprobe-multi or -b kprobe"
+        ),
         BackendKind::Tracepoint => Ok(Box::new(tracepoint::Tracepoint)),
     }
 }
@@ -201,39 +207,6 @@ pub const PROBE_OPTIONS: LoadOptions = LoadOptions {
     mask: 0,
     page_count: 1,
 };
-
-/// Attaches targets one by one with `attach_one`, showing progress on stderr.
-/// Refusals are collected, not fatal: the kernel blacklists some functions.
-pub fn attach_each(
-    targets: &[Target],
-    stop: &AtomicBool,
-    mut attach_one: impl FnMut(&Target) -> Result<Link>,
-) -> Attached {
-    let start = std::time::Instant::now();
-    let bar = crate::progress::attach_bar(targets.len() as u64);
-    let mut links = Vec::with_capacity(targets.len());
-    let mut refused = Vec::new();
-    let mut interrupted = false;
-    for t in targets {
-        if stop.load(Ordering::Relaxed) {
-            interrupted = true;
-            break;
-        }
-        match attach_one(t) {
-            Ok(link) => links.push(Attachment::Link(link)),
-            Err(e) => refused.push((format!("{} [{}]", t.name, t.module), format!("{e:#}"))),
-        }
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
-    Attached {
-        attached: links.len(),
-        links,
-        refused,
-        elapsed: start.elapsed(),
-        interrupted,
-    }
-}
 
 /// Threads that close links at once. Closing a kprobe waits for an RCU grace
 /// period; waiters on several threads share grace periods, so closing in

@@ -12,14 +12,14 @@
 //! the tracepoint's id patched in (see [`super::clone`]).
 
 use super::clone::{owned, parallel_map, ProgTemplate};
-use super::{Attached, Backend};
+use super::{Attached, Attachment, Backend};
 use crate::cli::BackendKind;
 use crate::discovery::{Discovery, KernelFacts, NameFilter, Target};
 use anyhow::{bail, Context, Result};
 use libbpf_rs::Object;
 use std::collections::HashMap;
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
@@ -93,7 +93,7 @@ impl Backend for Tracepoint {
             })
             .collect();
         let bar = crate::progress::attach_bar(targets.len() as u64);
-        let results = parallel_map(targets, 2, stop, &bar, |t| -> Result<OwnedFd> {
+        let results = parallel_map(targets, 2, stop, &bar, |t| -> Result<Attachment> {
             let key = if t.name == KFREE_SKB && t.skb_pos == 0 {
                 KFREE_SKB_KEY
             } else {
@@ -107,6 +107,7 @@ impl Backend for Tracepoint {
             let name = CString::new(t.name.as_str())?;
             // SAFETY: valid tracepoint name and program fd.
             owned(unsafe { libbpf_sys::bpf_raw_tracepoint_open(name.as_ptr(), prog.as_raw_fd()) })
+                .map(Attachment::Fd)
         });
         bar.finish_and_clear();
         Ok(Attached::from_results(targets, results, start))

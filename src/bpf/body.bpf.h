@@ -88,16 +88,15 @@ static __noinline int ipft_submit(void *ctx, struct ipft_event *ev)
 		err = bpf_perf_event_output(ctx, &ipft_events_perf, BPF_F_CURRENT_CPU, ev, sizeof(*ev));
 	if (err)
 		ipft_count_lost();
-	return 0;
+	return 1;
 }
 
-static __always_inline int ipft_trace(void *ctx, struct sk_buff *skb, __u64 faddr, bool is_return,
-				      __u64 retval)
+/* Emits one event for `skb` without looking at its mark. Returns 1 when an
+ * event was emitted (the extension module may drop it), else 0. */
+static __always_inline int ipft_emit(void *ctx, struct sk_buff *skb, __u64 faddr, bool is_return,
+				     __u64 retval)
 {
 	struct ipft_event ev;
-
-	if (!skb || !ipft_match(skb))
-		return 0;
 
 	__builtin_memset(&ev, 0, sizeof(ev));
 	ev.packet_id = (__u64)skb;
@@ -111,6 +110,15 @@ static __always_inline int ipft_trace(void *ctx, struct sk_buff *skb, __u64 fadd
 		return 0;
 
 	return ipft_submit(ctx, &ev);
+}
+
+/* Emits an event when `skb`'s mark matches. Returns 1 when it did. */
+static __always_inline int ipft_trace(void *ctx, struct sk_buff *skb, __u64 faddr, bool is_return,
+				      __u64 retval)
+{
+	if (!skb || !ipft_match(skb))
+		return 0;
+	return ipft_emit(ctx, skb, faddr, is_return, retval);
 }
 
 #endif

@@ -27,4 +27,28 @@ IPFT_FENTRY(9)
 IPFT_FENTRY(10)
 IPFT_FENTRY(11)
 
+/* function_graph: fexit programs still see the arguments, and the return
+ * value through bpf_get_func_ret (Linux 5.17+). */
+#define IPFT_FEXIT(pos)                                                                   \
+	SEC("fexit")                                                                      \
+	int ipft_fexit_##pos(__u64 *ctx)                                                  \
+	{                                                                                 \
+		__u64 ret = 0;                                                            \
+		bpf_get_func_ret(ctx, &ret);                                              \
+		return ipft_trace(ctx, (struct sk_buff *)ctx[pos], bpf_get_func_ip(ctx), true, ret); \
+	}
+
+IPFT_FEXIT(0)
+IPFT_FEXIT(1)
+IPFT_FEXIT(2)
+IPFT_FEXIT(3)
+IPFT_FEXIT(4)
+IPFT_FEXIT(5)
+IPFT_FEXIT(6)
+IPFT_FEXIT(7)
+IPFT_FEXIT(8)
+IPFT_FEXIT(9)
+IPFT_FEXIT(10)
+IPFT_FEXIT(11)
+
 char LICENSE[] SEC("license") = "GPL";

@@ -32,6 +32,34 @@ pub struct SkbFunc {
     pub skb_pos: usize,
     pub nr_params: usize,
     pub unsupported: Option<Unsupported>,
+    /// The integer the function returns, if it returns one.
+    pub ret: Option<IntType>,
+}
+
+/// An integer (or enum) type: how to print a raw 64-bit return register.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IntType {
+    pub size: u8,
+    pub signed: bool,
+}
+
+impl IntType {
+    /// The value of the low `size` bytes of `raw`, as this type.
+    pub fn format(self, raw: u64) -> String {
+        let bits = u32::from(self.size.clamp(1, 8)) * 8;
+        let masked = if bits == 64 {
+            raw
+        } else {
+            raw & ((1u64 << bits) - 1)
+        };
+        if self.signed && bits < 64 && masked >> (bits - 1) == 1 {
+            (masked as i64 - (1i64 << bits)).to_string()
+        } else if self.signed {
+            (masked as i64).to_string()
+        } else {
+            masked.to_string()
+        }
+    }
 }
 
 /// A tracepoint whose arguments carry a `struct sk_buff *`.
@@ -150,7 +178,9 @@ fn scan(btf: &Btf, module: &str, types: &mut SkbTypes) -> Result<()> {
         } else {
             None
         };
+        let ret = int_type(btf, proto.return_type_id());
         out.push(SkbFunc {
+            ret,
             btf_id: id,
             name: btf.resolve_name(&func)?,
             module: module.to_string(),
@@ -231,6 +261,21 @@ fn is_skb_ptr(btf: &Btf, id: u32) -> bool {
     }
 }
 
+/// Integer, bool or enum behind `id`, after typedefs and qualifiers.
+fn int_type(btf: &Btf, id: u32) -> Option<IntType> {
+    match strip(btf, resolve(btf, id)) {
+        Type::Int(i) => Some(IntType {
+            size: i.size() as u8,
+            signed: i.is_signed(),
+        }),
+        Type::Enum(e) => Some(IntType {
+            size: e.size() as u8,
+            signed: e.is_signed(),
+        }),
+        _ => None,
+    }
+}
+
 fn is_by_value_aggregate(btf: &Btf, id: u32) -> bool {
     matches!(
         strip(btf, resolve(btf, id)),
@@ -262,6 +307,12 @@ mod tests {
 
         let ip_rcv = find(&funcs, "ip_rcv");
         assert_eq!((ip_rcv.skb_pos, ip_rcv.unsupported), (0, None));
+        let int = Some(IntType {
+            size: 4,
+            signed: true,
+        });
+        assert_eq!(ip_rcv.ret, int);
+        assert_eq!(find(&funcs, "kfree_skbmem").ret, None, "returns void");
 
         // int ip_finish_output2(struct net *net, struct sock *sk, struct sk_buff *skb)
         assert_eq!(find(&funcs, "ip_finish_output2").skb_pos, 2);
@@ -303,6 +354,45 @@ mod tests {
             "{reasons:?}"
         );
         assert_eq!(reasons.get(&2).map(String::as_str), Some("NOT_SPECIFIED"));
+    }
+
+    #[test]
+    fn formats_return_values_by_type() {
+        let int = IntType {
+            size: 4,
+            signed: true,
+        };
+        assert_eq!(int.format(0xffff_ffff_ffff_ffea), "-22");
+        assert_eq!(
+            int.format(0x0000_0000_ffff_ffea),
+            "-22",
+            "upper half ignored"
+        );
+        assert_eq!(int.format(1), "1");
+        assert_eq!(
+            IntType {
+                size: 4,
+                signed: false
+            }
+            .format(0xffff_ffff),
+            "4294967295"
+        );
+        assert_eq!(
+            IntType {
+                size: 1,
+                signed: false
+            }
+            .format(0x101),
+            "1"
+        );
+        assert_eq!(
+            IntType {
+                size: 8,
+                signed: true
+            }
+            .format(u64::MAX),
+            "-1"
+        );
     }
 
     #[test]

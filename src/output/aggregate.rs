@@ -5,15 +5,19 @@
 //! memory. An skb's life ends when its memory is given back
 //! (`kfree_skbmem`, or `napi_skb_cache_put` for the NAPI cache), so events
 //! after such a call start a new packet even though the address is the same.
+//!
+//! With function_graph, the function column shows `name() {` on entry and
+//! `}` on return, indented two spaces per call depth, and each closing line
+//! says the call's duration and, where BTF says it returns an integer, its
+//! return value.
 
-use super::{Func, Output};
+use super::{format_duration, Func, Output, SKB_MEMORY_FREED};
 use crate::decode::Fields;
 use crate::event::Event;
+use crate::graph::{CallStacks, Step};
 use anyhow::Result;
+use std::collections::HashSet;
 use std::io::Write;
-
-/// Functions after which an skb address belongs to no packet any more.
-const SKB_MEMORY_FREED: &[&str] = &["kfree_skbmem", "napi_skb_cache_put"];
 
 /// One kept event.
 type Recorded<'t> = (Event, Func<'t>, Fields);
@@ -21,13 +25,16 @@ type Recorded<'t> = (Event, Func<'t>, Fields);
 pub struct Aggregate<'t, W: Write> {
     out: W,
     events: Vec<Recorded<'t>>,
+    graph: bool,
 }
 
 impl<'t, W: Write> Aggregate<'t, W> {
-    pub fn new(out: W) -> Self {
+    /// `graph`: print calls and returns as a call graph (function_graph).
+    pub fn new(out: W, graph: bool) -> Self {
         Aggregate {
             out,
             events: Vec::new(),
+            graph,
         }
     }
 
@@ -49,6 +56,11 @@ impl<'t, W: Write> Aggregate<'t, W> {
                 .position(|(_, f, _)| SKB_MEMORY_FREED.contains(&f.name))
             {
                 end = freed + 1;
+                // Returns right after the free close the calls that freed it.
+                while end < rest.len() && rest[end].0.packet_id == id && rest[end].0.is_return != 0
+                {
+                    end += 1;
+                }
             }
             let (packet, tail) = rest.split_at(end);
             packets.push(packet);
@@ -68,10 +80,74 @@ pub fn header() -> String {
 
 /// One event line; extra fields follow as `( key: value ... )`.
 pub fn line(e: &Event, f: Func, fields: &Fields) -> String {
-    let mut line = format!(
+    let line = format!(
         "{:<20} {:03} {:>24} {:>32}",
         e.tstamp, e.processor_id, f.module, f.name
     );
+    with_fields(line, fields)
+}
+
+/// One event line of the call graph: `call` is the indented function column.
+fn graph_line(e: &Event, f: Func, call: &str, fields: &Fields) -> String {
+    let line = format!(
+        "{:<20} {:03} {:>24} {call}",
+        e.tstamp, e.processor_id, f.module
+    );
+    with_fields(line, fields)
+}
+
+/// The function column of each event of one packet, as a call graph.
+fn graph_calls(packet: &[Recorded]) -> Vec<String> {
+    let mut stacks = CallStacks::default();
+    let steps: Vec<Step> = packet
+        .iter()
+        .map(|(e, f, _)| stacks.step(e, f.id))
+        .collect();
+    let returned: HashSet<usize> = steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Return { entry, .. } => Some(*entry),
+            _ => None,
+        })
+        .collect();
+    let indent = |depth: usize| "  ".repeat(depth);
+    packet
+        .iter()
+        .zip(&steps)
+        .enumerate()
+        .map(|(i, ((e, f, _), step))| {
+            let ret = f
+                .ret
+                .map(|t| format!(", ret {}", t.format(e.retval)))
+                .unwrap_or_default();
+            match *step {
+                Step::Entry { depth } if returned.contains(&i) => {
+                    format!("{}{}() {{", indent(depth), f.name)
+                }
+                Step::Entry { depth } => {
+                    format!("{}{}() {{ /* return not seen */", indent(depth), f.name)
+                }
+                Step::Return {
+                    depth, duration_ns, ..
+                } => format!(
+                    "{}}} /* {} {}{ret} */",
+                    indent(depth),
+                    f.name,
+                    format_duration(duration_ns)
+                ),
+                Step::UnmatchedReturn { depth } => {
+                    format!(
+                        "{}}} /* {} returned, entry not seen{ret} */",
+                        indent(depth),
+                        f.name
+                    )
+                }
+            }
+        })
+        .collect()
+}
+
+fn with_fields(mut line: String, fields: &Fields) -> String {
     if !fields.is_empty() {
         line.push_str(" ( ");
         for (k, v) in fields {
@@ -92,8 +168,16 @@ impl<'t, W: Write> Output<'t> for Aggregate<'t, W> {
         let mut text = String::new();
         text.push_str(&header());
         text.push('\n');
+        let graph = self.graph;
         for packet in self.packets() {
             text.push_str("===\n");
+            if graph {
+                for ((e, f, fields), call) in packet.iter().zip(graph_calls(packet)) {
+                    text.push_str(&graph_line(e, *f, &call, fields));
+                    text.push('\n');
+                }
+                continue;
+            }
             for (e, f, fields) in packet {
                 text.push_str(&line(e, *f, fields));
                 text.push('\n');
@@ -130,12 +214,14 @@ mod tests {
         Func {
             name,
             module: "vmlinux",
+            id: name.len() as u64,
+            ret: None,
         }
     }
 
     fn render(events: &[(Event, Func<'static>)]) -> String {
         let mut buf = Vec::new();
-        let mut out = Aggregate::new(&mut buf);
+        let mut out = Aggregate::new(&mut buf, false);
         for (e, func) in events {
             out.on_event(e, *func, Fields::new()).unwrap();
         }
@@ -171,6 +257,47 @@ mod tests {
         assert_eq!(
             names,
             ["===", "b_first", "b_second", "===", "a_first", "a_second"]
+        );
+    }
+
+    #[test]
+    fn graph_shows_nesting_durations_and_return_values() {
+        let mut ip_rcv = f("ip_rcv");
+        ip_rcv.ret = Some(crate::kernel::btf::IntType {
+            size: 4,
+            signed: true,
+        });
+        let deliver = f("ip_local_deliver_x");
+        let ret = |mut e: Event, v: u64| {
+            e.is_return = 1;
+            e.retval = v;
+            e
+        };
+        let mut buf = Vec::new();
+        let mut out = Aggregate::new(&mut buf, true);
+        for (e, func) in [
+            (ev(1, 1000, 0), ip_rcv),
+            (ev(1, 2000, 0), deliver),
+            (ret(ev(1, 2500, 0), 0), deliver),
+            (ret(ev(1, 4215, 0), 0xffff_ffea), ip_rcv),
+            (ev(1, 5000, 0), deliver),
+        ] {
+            out.on_event(&e, func, Fields::new()).unwrap();
+        }
+        out.finish().unwrap();
+        drop(out);
+        let text = String::from_utf8(buf).unwrap();
+        let calls: Vec<&str> = text.lines().skip(2).map(|l| l[49..].trim_end()).collect();
+        assert_eq!(
+            calls,
+            [
+                " ip_rcv() {",
+                "   ip_local_deliver_x() {",
+                "   } /* ip_local_deliver_x 0.500 us */",
+                " } /* ip_rcv 3.215 us, ret -22 */",
+                " ip_local_deliver_x() { /* return not seen */",
+            ],
+            "{text}"
         );
     }
 

@@ -1,9 +1,10 @@
 //! `-o json`: one JSON object per event, one per line, written and flushed as
 //! each event arrives. Keys in SPEC.md's order; strings escaped by serde_json.
 
-use super::{Func, Output};
+use super::{Func, Output, SKB_MEMORY_FREED};
 use crate::decode::Fields;
 use crate::event::Event;
+use crate::graph::{CallStacks, Step};
 use anyhow::Result;
 use serde::Serialize;
 use std::io::Write;
@@ -21,11 +22,18 @@ struct JsonEvent<'a> {
 pub struct Json<W: Write> {
     out: W,
     count: u64,
+    /// Open calls, when tracing with function_graph.
+    graph: Option<CallStacks>,
 }
 
 impl<W: Write> Json<W> {
-    pub fn new(out: W) -> Self {
-        Json { out, count: 0 }
+    /// `graph`: pair returns with entries and add `duration_ns` and `retval`.
+    pub fn new(out: W, graph: bool) -> Self {
+        Json {
+            out,
+            count: 0,
+            graph: graph.then(CallStacks::default),
+        }
     }
 }
 
@@ -40,8 +48,23 @@ impl<'t, W: Write> Output<'t> for Json<W> {
             is_return: e.is_return != 0,
         };
         let mut text = serde_json::to_string(&line)?;
-        // Extra fields follow the fixed keys, in order, as strings.
         text.pop();
+        if let Some(stacks) = &mut self.graph {
+            let step = stacks.step(e, func.id);
+            if let Step::Return { duration_ns, .. } = step {
+                text.push_str(&format!(",\"duration_ns\":{duration_ns}"));
+            }
+            if e.is_return != 0 {
+                if let Some(t) = func.ret {
+                    text.push_str(&format!(",\"retval\":{}", t.format(e.retval)));
+                }
+            }
+            if SKB_MEMORY_FREED.contains(&func.name) && e.is_return != 0 {
+                // The skb is gone: its unreturned calls will never return.
+                stacks.forget(e.packet_id);
+            }
+        }
+        // Extra fields follow the fixed keys, in order, as strings.
         for (k, v) in &fields {
             text.push(',');
             text.push_str(&serde_json::to_string(k)?);
@@ -70,9 +93,39 @@ mod tests {
     use super::*;
 
     #[test]
+    fn graph_returns_carry_duration_and_return_value() {
+        let mut buf = Vec::new();
+        let mut out = Json::new(&mut buf, true);
+        let mut e = Event::from_bytes(&[0u8; Event::SIZE]).unwrap();
+        let f = Func {
+            name: "ip_rcv",
+            module: "vmlinux",
+            id: 7,
+            ret: Some(crate::kernel::btf::IntType {
+                size: 4,
+                signed: true,
+            }),
+        };
+        e.tstamp = 100;
+        out.on_event(&e, f, Fields::new()).unwrap();
+        e.tstamp = 350;
+        e.is_return = 1;
+        e.retval = u32::MAX as u64;
+        out.on_event(&e, f, Fields::new()).unwrap();
+        let text = String::from_utf8(buf).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].ends_with(r#""is_return":false}"#), "{}", lines[0]);
+        assert!(
+            lines[1].ends_with(r#""is_return":true,"duration_ns":250,"retval":-1}"#),
+            "{}",
+            lines[1]
+        );
+    }
+
+    #[test]
     fn writes_one_escaped_object_per_line_in_spec_order() {
         let mut buf = Vec::new();
-        let mut out = Json::new(&mut buf);
+        let mut out = Json::new(&mut buf, false);
         let e = Event {
             packet_id: 0xffff888001234500,
             tstamp: 96976848684329,
@@ -86,6 +139,8 @@ mod tests {
         let f = Func {
             name: "weird\"name",
             module: "vmlinux",
+            id: 1,
+            ret: None,
         };
         out.on_event(&e, f, Fields::new()).unwrap();
         out.on_event(&e, f, vec![("reason", "NOT\"SPECIFIED".into())])

@@ -10,6 +10,7 @@ pub mod json;
 use crate::decode::Fields;
 use crate::discovery::Target;
 use crate::event::Event;
+use crate::kernel::btf::IntType;
 use anyhow::Result;
 
 /// The function an event was recorded in.
@@ -17,21 +18,39 @@ use anyhow::Result;
 pub struct Func<'t> {
     pub name: &'t str,
     pub module: &'t str,
+    /// Identifies the function: the same for a call's entry and return.
+    pub id: u64,
+    /// The integer it returns, if any.
+    pub ret: Option<IntType>,
 }
 
 impl<'t> Func<'t> {
-    pub fn of(target: Option<&'t Target>) -> Self {
+    /// The function of `target`, or an unknown one at `faddr`.
+    pub fn of(target: Option<&'t Target>, faddr: u64) -> Self {
         match target {
             Some(t) => Func {
                 name: &t.name,
                 module: &t.module,
+                id: t.addr,
+                ret: t.ret,
             },
             None => Func {
                 name: "(unknown)",
                 module: "(unknown)",
+                id: faddr,
+                ret: None,
             },
         }
     }
+}
+
+/// Functions after which an skb address belongs to no packet any more: the
+/// skb's memory was given back (to the slab, or to the NAPI cache).
+pub const SKB_MEMORY_FREED: &[&str] = &["kfree_skbmem", "napi_skb_cache_put"];
+
+/// "3.215 us": a call's duration as ftrace's function_graph shows it.
+pub fn format_duration(ns: u64) -> String {
+    format!("{}.{:03} us", ns / 1000, ns % 1000)
 }
 
 pub trait Output<'t> {

@@ -109,6 +109,25 @@ if start_ipft tpdrop -m $MARK -o json -b tracepoint; then
 fi
 ip netns exec b iptables -D INPUT -p icmp -s 10.0.0.1 -j DROP
 
+# function_graph over loopback in netns a (the mark survives, so the
+# receive path is seen from ip_rcv on), per backend.
+ip netns exec a iptables -t raw -A OUTPUT -d 127.0.0.1 -j MARK --set-mark $MARK
+GRAPH='^(ip_|icmp_|__dev_queue_xmit|dev_hard_start_xmit|__netif_receive_skb|netif_rx|kfree_skbmem|consume_skb|nf_hook_slow)'
+for backend in ftrace kprobe kprobe-multi; do
+	for output in aggregate json; do
+		name=graph_${backend}_$output
+		if start_ipft $name -m $MARK -t function_graph -b $backend -o $output -r "$GRAPH"; then
+			ip netns exec a ping -c 3 -i 0.5 127.0.0.1 > "$OUT/$name.ping" 2>&1
+			sleep 0.5
+			stop_ipft $name
+		fi
+	done
+done
+ip netns exec a iptables -t raw -D OUTPUT -d 127.0.0.1 -j MARK --set-mark $MARK
+# tracepoints have no returns: refused up front
+"$IPFT" -m $MARK -t function_graph -b tracepoint > /dev/null 2> "$OUT/graph_tracepoint.err"
+echo $? > "$OUT/graph_tracepoint.rc"
+
 SUBSET='^(ip_|icmp_|__dev_queue_xmit|dev_hard_start_xmit|udp|__udp|kfree_skbmem|consume_skb|veth_|netif_)'
 
 
