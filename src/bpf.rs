@@ -21,6 +21,8 @@ pub struct BpfConfig {
     pub mark: u32,
     pub mask: u32,
     pub use_ringbuf: u32,
+    pub sample_period: u32,
+    pub wakeup_events: u32,
     pub _pad: u32,
 }
 

@@ -34,6 +34,12 @@ struct Open {
     index: usize,
 }
 
+/// Calls kept open per (packet, CPU): deeper ones drop the outermost.
+const MAX_DEPTH: usize = 256;
+/// (packet, CPU) pairs with open calls: past this, all are forgotten. Keeps
+/// memory bounded when returns are never seen (streaming output).
+const MAX_OPEN_STACKS: usize = 65536;
+
 /// Call stacks per (packet, CPU).
 #[derive(Default)]
 pub struct CallStacks {
@@ -48,8 +54,14 @@ impl CallStacks {
         let index = self.next_index;
         self.next_index += 1;
         let key = (e.packet_id, e.processor_id);
+        if self.stacks.len() >= MAX_OPEN_STACKS && !self.stacks.contains_key(&key) {
+            self.stacks.clear();
+        }
         let stack = self.stacks.entry(key).or_default();
         if e.is_return == 0 {
+            if stack.len() >= MAX_DEPTH {
+                stack.remove(0);
+            }
             let depth = stack.len();
             stack.push(Open {
                 func,
@@ -81,11 +93,6 @@ impl CallStacks {
     #[cfg(test)]
     pub fn len(&self) -> usize {
         self.stacks.values().map(Vec::len).sum()
-    }
-
-    /// Forgets the open calls of a packet (its skb was freed).
-    pub fn forget(&mut self, packet_id: u64) {
-        self.stacks.retain(|(p, _), _| *p != packet_id);
     }
 }
 
@@ -174,8 +181,19 @@ mod tests {
         );
         assert_eq!(g.step(&ev(1, 0, 6, false), 0xd), Step::Entry { depth: 0 });
         assert_eq!(g.len(), 1);
-        g.forget(1);
-        assert_eq!(g.len(), 0);
+    }
+
+    #[test]
+    fn memory_stays_bounded_without_returns() {
+        let mut g = CallStacks::default();
+        for i in 0..1000 {
+            g.step(&ev(1, 0, i, false), i);
+        }
+        assert_eq!(g.len(), MAX_DEPTH);
+        for p in 0..(MAX_OPEN_STACKS as u64 + 10) {
+            g.step(&ev(100 + p, 0, 1, false), 1);
+        }
+        assert!(g.len() <= MAX_OPEN_STACKS);
     }
 
     #[test]

@@ -59,11 +59,6 @@ fn refuse_unavailable(cli: &Cli) -> Result<()> {
             p.display()
         );
     }
-    if cli.tracer == TracerKind::FunctionGraph {
-        bail!(
-            "tracer function_graph is not available in this version of ipft yet; use -t function"
-        );
-    }
     Ok(())
 }
 
@@ -267,6 +262,8 @@ fn trace<'t>(
         mark,
         mask: cli.mask,
         page_count: cli.perf_page_count,
+        sample_period: cli.perf_sample_period,
+        wakeup_events: cli.perf_wakeup_events,
     };
     let obj = backend::load(backend, &found.targets, &opts, use_ringbuf)?;
     let reader = Reader::new(&obj, cli.perf_page_count, use_ringbuf)?;
@@ -336,6 +333,16 @@ fn trace<'t>(
     if cli.verbose {
         eprintln!("detach: {:.2}s (wall)", detach.as_secs_f64());
         eprintln!("lost per CPU: {per_cpu:?}, lost by the reader: {reader_lost}");
+        eprintln!("peak memory (RSS): {} KiB", peak_rss_kib());
+    }
+    if cli.output == OutputKind::Json {
+        // Machine-readable summary, on stderr so stdout stays one event per line.
+        let summary = serde_json::json!({
+            "events_received": out.count(),
+            "events_lost": lost,
+            "lost_per_cpu": per_cpu,
+        });
+        eprintln!("{summary}");
     }
     if lost > 0 {
         eprintln!(
@@ -346,6 +353,14 @@ fn trace<'t>(
         eprintln!("{} events received, 0 lost", out.count());
     }
     Ok(())
+}
+
+/// Peak resident memory of this process.
+fn peak_rss_kib() -> i64 {
+    // SAFETY: valid pointer to a zeroed rusage.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    usage.ru_maxrss
 }
 
 /// Accepts and closes connections on 127.0.0.1:port, so scripts can wait

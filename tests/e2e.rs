@@ -538,6 +538,60 @@ fn check_aggregate(kernel: Kernel) {
     assert!(err.contains("events received"), "{err}");
 }
 
+/// "N events received, M events lost" / "N events received, 0 lost".
+fn received_and_lost(err: &str) -> (u64, u64) {
+    let line = err
+        .lines()
+        .find(|l| l.contains("events received"))
+        .unwrap_or_else(|| panic!("no summary in {err}"));
+    let numbers: Vec<u64> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    (numbers[0], numbers[1])
+}
+
+fn peak_rss_kib(err: &str) -> u64 {
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("peak memory (RSS):"))
+        .unwrap_or_else(|| panic!("no peak memory in {err}"));
+    line.split_whitespace().nth(3).unwrap().parse().unwrap()
+}
+
+/// Upper bound on ipft's memory in the flood test.
+const RSS_BOUND_KIB: u64 = 256 * 1024;
+
+fn check_flood_losses(kernel: Kernel) {
+    let dir = guest(kernel);
+    let mut lost = Vec::new();
+    for pages in [1, 8] {
+        let name = format!("flood_{pages}");
+        let err = read(&dir, &format!("{name}.err"));
+        assert_eq!(read(&dir, &format!("{name}.rc")).trim(), "0", "{err}");
+        let (received, l) = received_and_lost(&err);
+        let rss = peak_rss_kib(&err);
+        eprintln!(
+            "{}: flood with --perf-page-count {pages}: {received} events received, {l} lost, peak RSS {rss} KiB",
+            kernel.label()
+        );
+        assert!(received > 1000, "{err}");
+        assert!(rss < RSS_BOUND_KIB, "RSS {rss} KiB");
+        if l > 0 {
+            assert!(err.contains("raise --perf-page-count"), "{err}");
+        }
+        lost.push(l);
+    }
+    assert!(
+        lost[0] > 0,
+        "a one-page buffer under a flood must lose events"
+    );
+    assert!(
+        lost[1] < lost[0],
+        "the default buffer loses fewer: {lost:?}"
+    );
+}
+
 fn check_nothing_left(kernel: Kernel) {
     let dir = guest(kernel);
     let kprobes = read(&dir, "kprobes_list.after");
@@ -575,6 +629,7 @@ per_kernel!(
     check_tracepoint,
     check_function_graph,
     check_unmarked_ignored,
+    check_flood_losses,
     check_aggregate,
     check_nothing_left
 );

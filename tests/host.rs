@@ -77,10 +77,8 @@ fn netfilter_drop_shows_kfree_skb_with_reason() {
     assert_eq!(drops.len(), 2, "{events:?}");
 }
 
-#[test]
-#[ignore = "needs root; run with --include-ignored"]
-fn no_program_is_left_after_exit() {
-    let _ = results();
+/// Names of the ipft BPF programs loaded in the kernel right now.
+fn ipft_programs() -> Vec<String> {
     let mut id = 0u32;
     let mut left = Vec::new();
     // SAFETY (all calls): plain BPF syscall wrappers with valid pointers.
@@ -107,5 +105,127 @@ fn no_program_is_left_after_exit() {
             }
         }
     }
+    left
+}
+
+#[test]
+#[ignore = "needs root; run with --include-ignored"]
+fn no_program_is_left_after_exit() {
+    let _ = results();
+    let left = ipft_programs();
     assert!(left.is_empty(), "BPF programs left: {left:?}");
+}
+
+/// Starts ipft with stderr going to a file; returns the child and the file.
+fn spawn_ipft(args: &[&str], name: &str) -> (std::process::Child, PathBuf) {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/host-misc");
+    std::fs::create_dir_all(&dir).unwrap();
+    let err = dir.join(format!("{name}.err"));
+    let child = Command::new(env!("CARGO_BIN_EXE_ipft"))
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    (child, err)
+}
+
+fn wait_ready(err: &std::path::Path) {
+    for _ in 0..300 {
+        if std::fs::read_to_string(err)
+            .unwrap_or_default()
+            .contains("Trace ready!")
+        {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!(
+        "ipft never got ready: {}",
+        std::fs::read_to_string(err).unwrap_or_default()
+    );
+}
+
+#[test]
+#[ignore = "needs root; run with --include-ignored"]
+fn sigkill_leaves_nothing_attached() {
+    let (mut child, err) = spawn_ipft(&["-b", "tracepoint", "-m", "1"], "sigkill");
+    wait_ready(&err);
+    assert!(
+        !ipft_programs().is_empty(),
+        "ipft's programs should be loaded while tracing"
+    );
+    child.kill().unwrap(); // SIGKILL: no chance to clean up
+    child.wait().unwrap();
+    // The kernel releases fd-based links as the process's files close.
+    for _ in 0..50 {
+        if ipft_programs().is_empty() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("programs left after SIGKILL: {:?}", ipft_programs());
+}
+
+#[test]
+#[ignore = "needs root; run with --include-ignored"]
+fn probe_server_accepts_only_once_ready() {
+    let port = "13791";
+    let (child, err) = spawn_ipft(
+        &[
+            "-b",
+            "tracepoint",
+            "-m",
+            "1",
+            "--enable-probe-server",
+            "--probe-server-port",
+            port,
+        ],
+        "probe",
+    );
+    let mut connected = false;
+    for _ in 0..300 {
+        if std::net::TcpStream::connect(("127.0.0.1", 13791)).is_ok() {
+            connected = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let text = std::fs::read_to_string(&err).unwrap();
+    assert!(connected, "probe server never accepted: {text}");
+    assert!(
+        text.contains("Trace ready!"),
+        "accepted before Trace ready!: {text}"
+    );
+    unsafe { libc_kill(child.id() as i32, 2) };
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+
+    // A port in use is a clear error, before anything is attached.
+    let busy = std::net::TcpListener::bind("127.0.0.1:13792").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ipft"))
+        .args([
+            "-b",
+            "tracepoint",
+            "-m",
+            "1",
+            "--enable-probe-server",
+            "--probe-server-port",
+            "13792",
+        ])
+        .output()
+        .unwrap();
+    drop(busy);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("probe server") && err.contains("13792"),
+        "{err}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+}
+
+extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
 }

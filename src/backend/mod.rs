@@ -28,6 +28,10 @@ pub struct LoadOptions {
     pub mask: u32,
     /// Event buffer pages per CPU.
     pub page_count: u32,
+    /// Emit one matching event in this many.
+    pub sample_period: u32,
+    /// Wake the reader every this many events.
+    pub wakeup_events: u32,
 }
 
 /// One attachment: a libbpf link, or the file descriptor of a link or raw
@@ -163,6 +167,8 @@ fn configure(open: &mut OpenObject, opts: &LoadOptions, use_ringbuf: bool) -> Re
         mark: opts.mark,
         mask: opts.mask,
         use_ringbuf: use_ringbuf as u32,
+        sample_period: opts.sample_period,
+        wakeup_events: opts.wakeup_events,
         _pad: 0,
     };
     let ncpus = libbpf_rs::num_possible_cpus().unwrap_or(1) as u32;
@@ -206,6 +212,8 @@ pub const PROBE_OPTIONS: LoadOptions = LoadOptions {
     mark: 0,
     mask: 0,
     page_count: 1,
+    sample_period: 1,
+    wakeup_events: 1,
 };
 
 /// Threads that close links at once. Closing a kprobe waits for an RCU grace

@@ -23,6 +23,8 @@ struct ipft_config {
 	__u32 mark;
 	__u32 mask;
 	__u32 use_ringbuf;
+	__u32 sample_period;  /* emit one matching event in this many (1: all) */
+	__u32 wakeup_events;  /* wake the reader every this many events */
 	__u32 _pad;
 };
 
@@ -30,7 +32,22 @@ const volatile struct ipft_config ipft_config = {
 	.mark = 0,
 	.mask = 0xffffffff,
 	.use_ringbuf = 1,
+	.sample_period = 1,
+	.wakeup_events = 1,
 };
+
+/* Per-CPU counters behind --perf-sample-period and --perf-wakeup-events. */
+struct ipft_counters {
+	__u64 matched;
+	__u64 emitted;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ipft_counters);
+} ipft_counters SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -80,10 +97,19 @@ static __always_inline void ipft_count_lost(void)
  * compares it with the Rust mirror. */
 static __noinline int ipft_submit(void *ctx, struct ipft_event *ev)
 {
+	__u32 zero = 0;
+	struct ipft_counters *c = bpf_map_lookup_elem(&ipft_counters, &zero);
+	__u64 flags = 0;
 	long err;
 
+	if (c && ipft_config.sample_period > 1 && c->matched++ % ipft_config.sample_period)
+		return 0;
+	/* Wake the reader only every wakeup_events events; it also polls. */
+	if (c && ipft_config.wakeup_events > 1)
+		flags = c->emitted++ % ipft_config.wakeup_events ? BPF_RB_NO_WAKEUP
+								 : BPF_RB_FORCE_WAKEUP;
 	if (ipft_config.use_ringbuf)
-		err = bpf_ringbuf_output(&ipft_events_rb, ev, sizeof(*ev), 0);
+		err = bpf_ringbuf_output(&ipft_events_rb, ev, sizeof(*ev), flags);
 	else
 		err = bpf_perf_event_output(ctx, &ipft_events_perf, BPF_F_CURRENT_CPU, ev, sizeof(*ev));
 	if (err)

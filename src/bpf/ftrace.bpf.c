@@ -11,7 +11,8 @@
 	SEC("fentry")                                                                     \
 	int ipft_fentry_##pos(__u64 *ctx)                                                 \
 	{                                                                                 \
-		return ipft_trace(ctx, (struct sk_buff *)ctx[pos], bpf_get_func_ip(ctx), false, 0); \
+		ipft_trace(ctx, (struct sk_buff *)ctx[pos], bpf_get_func_ip(ctx), false, 0);   \
+		return 0;                                                                 \
 	}
 
 IPFT_FENTRY(0)
@@ -35,7 +36,8 @@ IPFT_FENTRY(11)
 	{                                                                                 \
 		__u64 ret = 0;                                                            \
 		bpf_get_func_ret(ctx, &ret);                                              \
-		return ipft_trace(ctx, (struct sk_buff *)ctx[pos], bpf_get_func_ip(ctx), true, ret); \
+		ipft_trace(ctx, (struct sk_buff *)ctx[pos], bpf_get_func_ip(ctx), true, ret);  \
+		return 0;                                                                 \
 	}
 
 IPFT_FEXIT(0)

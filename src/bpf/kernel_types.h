@@ -35,6 +35,11 @@ enum {
 };
 
 enum {
+	BPF_RB_NO_WAKEUP = 1,
+	BPF_RB_FORCE_WAKEUP = 2,
+};
+
+enum {
 	BPF_F_CURRENT_CPU = 0xffffffffULL,
 };
 

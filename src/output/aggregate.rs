@@ -22,10 +22,16 @@ use std::io::Write;
 /// One kept event.
 type Recorded<'t> = (Event, Func<'t>, Fields);
 
+/// Events kept for the listing at exit (about 180 bytes each): memory stays
+/// bounded under a flood; what is not kept is counted and reported.
+pub const MAX_KEPT_EVENTS: usize = 1_000_000;
+
 pub struct Aggregate<'t, W: Write> {
     out: W,
     events: Vec<Recorded<'t>>,
     graph: bool,
+    /// Events seen after MAX_KEPT_EVENTS were kept.
+    not_kept: u64,
 }
 
 impl<'t, W: Write> Aggregate<'t, W> {
@@ -35,6 +41,7 @@ impl<'t, W: Write> Aggregate<'t, W> {
             out,
             events: Vec::new(),
             graph,
+            not_kept: 0,
         }
     }
 
@@ -160,7 +167,11 @@ fn with_fields(mut line: String, fields: &Fields) -> String {
 
 impl<'t, W: Write> Output<'t> for Aggregate<'t, W> {
     fn on_event(&mut self, e: &Event, func: Func<'t>, fields: Fields) -> Result<()> {
-        self.events.push((*e, func, fields));
+        if self.events.len() < MAX_KEPT_EVENTS {
+            self.events.push((*e, func, fields));
+        } else {
+            self.not_kept += 1;
+        }
         Ok(())
     }
 
@@ -185,11 +196,17 @@ impl<'t, W: Write> Output<'t> for Aggregate<'t, W> {
         }
         self.out.write_all(text.as_bytes())?;
         self.out.flush()?;
+        if self.not_kept > 0 {
+            eprintln!(
+                "aggregate output kept the first {MAX_KEPT_EVENTS} events; {} later events were not kept (use -o json to stream every event)",
+                self.not_kept
+            );
+        }
         Ok(())
     }
 
     fn count(&self) -> u64 {
-        self.events.len() as u64
+        self.events.len() as u64 + self.not_kept
     }
 }
 

@@ -1,7 +1,7 @@
 //! `-o json`: one JSON object per event, one per line, written and flushed as
 //! each event arrives. Keys in SPEC.md's order; strings escaped by serde_json.
 
-use super::{Func, Output, SKB_MEMORY_FREED};
+use super::{Func, Output};
 use crate::decode::Fields;
 use crate::event::Event;
 use crate::graph::{CallStacks, Step};
@@ -58,10 +58,6 @@ impl<'t, W: Write> Output<'t> for Json<W> {
                 if let Some(t) = func.ret {
                     text.push_str(&format!(",\"retval\":{}", t.format(e.retval)));
                 }
-            }
-            if SKB_MEMORY_FREED.contains(&func.name) && e.is_return != 0 {
-                // The skb is gone: its unreturned calls will never return.
-                stacks.forget(e.packet_id);
             }
         }
         // Extra fields follow the fixed keys, in order, as strings.

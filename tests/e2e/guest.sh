@@ -157,10 +157,27 @@ if start_ipft agg -m 0xbeef --mask 0xffff -o aggregate -r "$SUBSET" && start_ipf
 	stop_ipft aggjson
 fi
 
+# Flood: a marked ping flood with a deliberately small buffer, then with
+# the default one; lost events are counted, memory stays bounded.
+for pages in 1 8; do
+	name=flood_$pages
+	if start_ipft $name -m $MARK -v --perf-page-count $pages -r "$SUBSET"; then
+		timeout 300 ip netns exec a ping -f -c 20000 10.0.0.2 > "$OUT/$name.ping" 2>&1
+		stop_ipft $name
+	fi
+done
+
 # Bad mark in the kernel's view: nothing matches.
 if start_ipft nomatch -m 0x1234 -o json -r "$SUBSET"; then
 	marked_ping nomatch
 	stop_ipft nomatch
+fi
+
+# SIGKILL: the kernel detaches everything when ipft's descriptors close.
+if start_ipft killed -m $MARK -b kprobe -r "$SUBSET"; then
+	kill -9 "$(cat "$OUT/killed.pid")"
+	wait "$(cat "$OUT/killed.pid")"
+	sleep 2
 fi
 
 # No ipft kprobe may remain once ipft has exited.
