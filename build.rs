@@ -5,7 +5,15 @@ use std::env;
 use std::path::PathBuf;
 use std::process::Command;
 
-const PROGRAMS: &[&str] = &["kprobe", "kprobe_multi", "ftrace", "tracepoint"];
+/// Main objects (one per backend), and the default extension module that is
+/// linked into them when the user gives no extension.
+const PROGRAMS: &[&str] = &[
+    "kprobe",
+    "kprobe_multi",
+    "ftrace",
+    "tracepoint",
+    "null_module",
+];
 
 fn main() {
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("OUT_DIR"));
@@ -20,7 +28,7 @@ fn main() {
         let obj = out.join(format!("{prog}.bpf.o"));
         let status = Command::new(&clang)
             .args(["-target", "bpf", "-O2", "-g", "-Wall", "-Werror"])
-            .args(["-D__TARGET_ARCH_x86", "-Isrc/bpf"])
+            .args(["-D__TARGET_ARCH_x86", "-Isrc/bpf", "-Isrc/bpf/ext"])
             .arg(format!("-I{libbpf_include}"))
             .arg("-c")
             .arg(&src)
@@ -29,5 +37,18 @@ fn main() {
             .status()
             .unwrap_or_else(|e| panic!("cannot run {clang} to build {src}: {e}; install clang"));
         assert!(status.success(), "{clang} failed to compile {src}");
+    }
+
+    // libbpf's BPF-side headers, embedded so that user extensions compile
+    // with nothing but clang installed.
+    for header in [
+        "bpf_helpers.h",
+        "bpf_helper_defs.h",
+        "bpf_core_read.h",
+        "bpf_tracing.h",
+        "bpf_endian.h",
+    ] {
+        std::fs::copy(format!("{libbpf_include}/bpf/{header}"), out.join(header))
+            .unwrap_or_else(|e| panic!("copying {header} from libbpf: {e}"));
     }
 }

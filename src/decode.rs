@@ -5,27 +5,38 @@
 use crate::backend::tracepoint::KFREE_SKB;
 use crate::discovery::{Target, TRACEPOINT_MODULE};
 use crate::event::Event;
+use crate::extension::Extension;
 use crate::output::Func;
 use crate::symbols::Resolver;
+use anyhow::Result;
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 /// Ordered (key, value) pairs printed after the function.
-pub type Fields = Vec<(&'static str, String)>;
+pub type Fields = Vec<(Cow<'static, str>, String)>;
 
 pub struct Decoder<'t> {
     resolver: Resolver<'t>,
     drop_reasons: &'t HashMap<u64, String>,
+    extension: Option<&'t Extension>,
 }
 
 impl<'t> Decoder<'t> {
-    pub fn new(targets: &'t [Target], drop_reasons: &'t HashMap<u64, String>) -> Self {
+    pub fn new(
+        targets: &'t [Target],
+        drop_reasons: &'t HashMap<u64, String>,
+        extension: Option<&'t Extension>,
+    ) -> Self {
         Decoder {
             resolver: Resolver::new(targets),
             drop_reasons,
+            extension,
         }
     }
 
-    pub fn decode(&self, e: &Event) -> (Func<'t>, Fields) {
+    /// The function and fields of `e`; fails only when a Lua extension's
+    /// `decode` fails.
+    pub fn decode(&self, e: &Event) -> Result<(Func<'t>, Fields)> {
         let target = self.resolver.resolve(e.faddr);
         let mut fields = Fields::new();
         if let Some(t) = target {
@@ -35,10 +46,13 @@ impl<'t> Decoder<'t> {
                     .get(&e.retval)
                     .cloned()
                     .unwrap_or_else(|| e.retval.to_string());
-                fields.push(("reason", reason));
+                fields.push(("reason".into(), reason));
             }
         }
-        (Func::of(target, e.faddr), fields)
+        if let Some(ext) = self.extension {
+            fields.extend(ext.decode(&e.data)?);
+        }
+        Ok((Func::of(target, e.faddr), fields))
     }
 }
 
@@ -67,17 +81,20 @@ mod tests {
             },
         ];
         let reasons = HashMap::from([(6u64, "NETFILTER_DROP".to_string())]);
-        let d = Decoder::new(&targets, &reasons);
+        let d = Decoder::new(&targets, &reasons, None);
         let mut e = Event::from_bytes(&[0u8; Event::SIZE]).unwrap();
         e.faddr = 1;
         e.retval = 6;
-        let (f, fields) = d.decode(&e);
+        let (f, fields) = d.decode(&e).unwrap();
         assert_eq!((f.name, f.module), ("kfree_skb", "tracepoint"));
-        assert_eq!(fields, [("reason", "NETFILTER_DROP".to_string())]);
+        assert_eq!(fields, [("reason".into(), "NETFILTER_DROP".to_string())]);
         e.retval = 999;
-        assert_eq!(d.decode(&e).1, [("reason", "999".to_string())]);
+        assert_eq!(
+            d.decode(&e).unwrap().1,
+            [("reason".into(), "999".to_string())]
+        );
         // The function of the same name is not the tracepoint.
         e.faddr = 0xffffffff81000000;
-        assert!(d.decode(&e).1.is_empty());
+        assert!(d.decode(&e).unwrap().1.is_empty());
     }
 }

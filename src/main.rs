@@ -9,6 +9,7 @@ mod cli;
 mod decode;
 mod discovery;
 mod event;
+mod extension;
 mod graph;
 mod kernel;
 mod output;

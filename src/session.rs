@@ -9,6 +9,7 @@ use crate::backend::{self, Backend, LoadOptions};
 use crate::cli::{Cli, OutputKind, TracerKind};
 use crate::decode::Decoder;
 use crate::discovery::{Discovery, KernelFacts, NameFilter};
+use crate::extension::{templates, Extension};
 use crate::kernel::{btf, kallsyms::Kallsyms, tracefs};
 use crate::output::{aggregate::Aggregate, json::Json, Output};
 use crate::reader::Reader;
@@ -21,7 +22,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub fn run(cli: Cli) -> Result<()> {
-    refuse_unavailable(&cli)?;
+    if let Some(target) = cli.gen {
+        print!("{}", templates::generate(target));
+        return Ok(());
+    }
+    if cli.extension.is_some() && cli.script.is_some() {
+        bail!("give one extension: -e/--extension or -s/--script, not both");
+    }
     if unsafe { libc::geteuid() } != 0 {
         bail!("ipft must run as root (it reads kernel symbols and loads BPF programs); try `sudo ipft ...`");
     }
@@ -45,21 +52,19 @@ pub fn run(cli: Cli) -> Result<()> {
     if found.targets.is_empty() {
         bail!("no function to trace: -r/--module-regex matched none of the kernel's skb functions (see ipft -l)");
     }
-    trace(&cli, backend.as_ref(), &found, &facts.drop_reasons, mark)
-}
-
-/// Options that parse but whose capability is not in this version.
-fn refuse_unavailable(cli: &Cli) -> Result<()> {
-    if cli.gen.is_some() {
-        bail!("--gen is not available in this version of ipft yet");
-    }
-    if let Some(p) = cli.extension.as_ref().or(cli.script.as_ref()) {
-        bail!(
-            "extension {}: extensions are not available in this version of ipft yet",
-            p.display()
-        );
-    }
-    Ok(())
+    // Compile and check the extension before attaching anything.
+    let extension = match cli.extension.as_ref().or(cli.script.as_ref()) {
+        Some(path) => Some(Extension::load(path)?),
+        None => None,
+    };
+    trace(
+        &cli,
+        backend.as_ref(),
+        &found,
+        &facts.drop_reasons,
+        extension.as_ref(),
+        mark,
+    )
 }
 
 fn set_libbpf_logging(verbose: bool) {
@@ -240,6 +245,7 @@ fn trace<'t>(
     backend: &dyn Backend,
     found: &'t Discovery,
     drop_reasons: &'t HashMap<u64, String>,
+    extension: Option<&'t Extension>,
     mark: u32,
 ) -> Result<()> {
     if !cli.no_set_rlimit {
@@ -265,7 +271,14 @@ fn trace<'t>(
         sample_period: cli.perf_sample_period,
         wakeup_events: cli.perf_wakeup_events,
     };
-    let obj = backend::load(backend, &found.targets, &opts, use_ringbuf)?;
+    let none = Extension::none();
+    let obj = backend::load(
+        backend,
+        &found.targets,
+        &opts,
+        use_ringbuf,
+        extension.unwrap_or(&none),
+    )?;
     let reader = Reader::new(&obj, cli.perf_page_count, use_ringbuf)?;
 
     let attached = backend.attach(&obj, &found.targets, &stop)?;
@@ -299,7 +312,7 @@ fn trace<'t>(
     }
 
     let graph = cli.tracer == TracerKind::FunctionGraph;
-    let decoder = Decoder::new(&found.targets, drop_reasons);
+    let decoder = Decoder::new(&found.targets, drop_reasons, extension);
     let stdout = std::io::stdout();
     let mut out: Box<dyn Output<'t> + 't> = match cli.output {
         OutputKind::Aggregate => Box::new(Aggregate::new(stdout.lock(), graph)),
@@ -310,7 +323,7 @@ fn trace<'t>(
     let deliver =
         |events: Vec<crate::event::Event>, out: &mut Box<dyn Output<'t> + 't>| -> Result<()> {
             for e in &events {
-                let (func, fields) = decoder.decode(e);
+                let (func, fields) = decoder.decode(e)?;
                 out.on_event(e, func, fields)?;
             }
             if show_counter && !events.is_empty() {
@@ -327,6 +340,9 @@ fn trace<'t>(
     let detach = backend::detach(attached.links);
     deliver(reader.drain()?, &mut out)?;
     out.finish()?;
+    if let Some(ext) = extension {
+        ext.finish()?;
+    }
 
     let (per_cpu, reader_lost) = reader.lost()?;
     let lost: u64 = per_cpu.iter().sum::<u64>() + reader_lost;

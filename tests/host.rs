@@ -77,6 +77,146 @@ fn netfilter_drop_shows_kfree_skb_with_reason() {
     assert_eq!(drops.len(), 2, "{events:?}");
 }
 
+/// Runs the extension scenarios once and returns their output folder.
+fn extension_results() -> PathBuf {
+    static RUN: OnceLock<PathBuf> = OnceLock::new();
+    RUN.get_or_init(|| {
+        let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let out = repo.join("target/host-extension");
+        let status = Command::new("bash")
+            .arg(repo.join("tests/host/extension.sh"))
+            .arg(&out)
+            .arg(env!("CARGO_BIN_EXE_ipft"))
+            .status()
+            .expect("run tests/host/extension.sh");
+        assert!(
+            status.success() && out.join("done").exists(),
+            "extension.sh failed (root needed); see {}",
+            out.join("script.log").display()
+        );
+        out
+    })
+    .clone()
+}
+
+/// Values of extension field `key` over all events of a JSON scenario.
+fn field_values(events: &[serde_json::Value], key: &str) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| {
+            e[key]
+                .as_str()
+                .unwrap_or_else(|| panic!("no {key} in {e}"))
+                .to_string()
+        })
+        .collect()
+}
+
+/// skb->len of a `ping` echo (56 bytes of data) as it moves through the
+/// stack: 98 with the Ethernet header, 84 from IP, 64 from ICMP, 56 data.
+const PING_LENGTHS: [&str; 4] = ["98", "84", "64", "56"];
+
+fn assert_ping_lengths(lens: &[String]) {
+    assert!(lens.iter().any(|l| l == "98"), "{lens:?}");
+    assert!(
+        lens.iter().all(|l| PING_LENGTHS.contains(&l.as_str())),
+        "{lens:?}"
+    );
+}
+
+#[test]
+#[ignore = "needs root; run with --include-ignored"]
+fn generated_skeleton_prints_packet_length() {
+    let dir = extension_results();
+    assert_eq!(
+        read(&dir, "skel.rc").trim(),
+        "0",
+        "{}",
+        read(&dir, "skel.err")
+    );
+    let text = read(&dir, "skel.out");
+    let lines: Vec<&str> = text.lines().filter(|l| l.contains("tracepoint")).collect();
+    assert!(!lines.is_empty());
+    for line in &lines {
+        assert!(
+            PING_LENGTHS
+                .iter()
+                .any(|l| line.ends_with(&format!(" len: {l} )"))),
+            "{line}"
+        );
+    }
+    assert_ping_lengths(&field_values(&json_events(&dir, "skel_json"), "len"));
+    // The same skeleton compiled outside ipft, as a .o.
+    assert_ping_lengths(&field_values(&json_events(&dir, "object"), "len"));
+}
+
+#[test]
+#[ignore = "needs root; run with --include-ignored"]
+fn lua_extension_decodes_the_same_field() {
+    let dir = extension_results();
+    let events = json_events(&dir, "lua");
+    assert_ping_lengths(&field_values(&events, "len"));
+    assert!(field_values(&events, "lua").iter().all(|v| v == "yes"));
+    assert!(read(&dir, "lua.err").contains(&format!("lua fini after {} events", events.len())));
+    let agg = read(&dir, "lua_script.out");
+    assert!(agg.contains("( len: 98 lua: yes )"), "{agg}");
+}
+
+#[test]
+#[ignore = "needs root; run with --include-ignored"]
+fn filtering_extension_removes_small_packets() {
+    let dir = extension_results();
+    let lens = field_values(&json_events(&dir, "filter"), "len");
+    assert!(!lens.is_empty());
+    assert!(
+        lens.iter().all(|l| l == "98"),
+        "events of packets under 90 bytes kept: {lens:?}"
+    );
+}
+
+#[test]
+#[ignore = "needs root; run with --include-ignored"]
+fn ipftrace2_gso_extension_decodes_flags() {
+    let dir = extension_results();
+    let types = field_values(&json_events(&dir, "gso"), "gso_type");
+    assert!(types.iter().any(|t| t == "tcpv4"), "{types:?}");
+    assert!(
+        types
+            .iter()
+            .all(|t| t == "tcpv4" || t == "0" || t.contains('|')),
+        "{types:?}"
+    );
+}
+
+#[test]
+#[ignore = "needs root; run with --include-ignored"]
+fn broken_extensions_fail_clearly() {
+    let dir = extension_results();
+    let cases = [
+        ("syntax_error", "failed to compile"),
+        ("no_module", "defines no `module` function"),
+        ("no_event_struct", "__ipft_event_struct"),
+        ("missing", "no such file"),
+    ];
+    for (name, message) in cases {
+        assert_ne!(read(&dir, &format!("{name}.rc")).trim(), "0", "{name}");
+        let err = read(&dir, &format!("{name}.err"));
+        let last = err.trim_end().lines().last().unwrap_or_default();
+        assert!(
+            last.starts_with("ipft: ") && last.contains(message),
+            "{name}: {err}"
+        );
+        assert!(!err.contains("Trace ready!"), "{name} attached: {err}");
+    }
+    // clang's own diagnostics are shown.
+    assert!(read(&dir, "syntax_error.err").contains("error:"));
+    assert!(
+        ipft_programs().is_empty(),
+        "programs left: {:?}",
+        ipft_programs()
+    );
+}
+
 /// Names of the ipft BPF programs loaded in the kernel right now.
 fn ipft_programs() -> Vec<String> {
     let mut id = 0u32;

@@ -75,6 +75,7 @@ impl Backend for Ftrace {
             std::slice::from_ref(sample),
             &super::PROBE_OPTIONS,
             super::kernel_has_ringbuf(),
+            &crate::extension::Extension::none(),
         )
         .map_err(|e| {
             anyhow::anyhow!(

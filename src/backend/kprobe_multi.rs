@@ -43,6 +43,7 @@ impl Backend for KprobeMulti {
             &[],
             &super::PROBE_OPTIONS,
             super::kernel_has_ringbuf(),
+            &crate::extension::Extension::none(),
         )?;
         let prog = obj
             .progs()

@@ -14,6 +14,7 @@ pub mod tracepoint;
 use crate::bpf::BpfConfig;
 use crate::cli::BackendKind;
 use crate::discovery::{Discovery, KernelFacts, NameFilter, Target};
+use crate::extension::Extension;
 use anyhow::{bail, Context, Result};
 use libbpf_rs::{Link, Object, ObjectBuilder, OpenObject};
 use std::os::fd::OwnedFd;
@@ -144,14 +145,17 @@ pub fn kernel_has_ringbuf() -> bool {
 /// Opens `bytes`, writes the configuration into .rodata, sizes the event
 /// buffer, picks ring buffer or perf buffer, and loads it into the kernel.
 /// `use_ringbuf` comes from [`kernel_has_ringbuf`]; the reader must agree.
+/// The extension's module is linked into the object first.
 pub fn load(
     backend: &dyn Backend,
     targets: &[Target],
     opts: &LoadOptions,
     use_ringbuf: bool,
+    extension: &Extension,
 ) -> Result<Object> {
+    let linked = extension.link(backend.object_bytes())?;
     let mut open = ObjectBuilder::default()
-        .open_memory(backend.object_bytes())
+        .open_memory(&linked)
         .context("cannot open ipft's BPF object")?;
     configure(&mut open, opts, use_ringbuf)?;
     backend.prepare(&mut open, targets)?;

@@ -61,7 +61,7 @@ impl Backend for Tracepoint {
     }
 
     fn check(&self, _tracefs: &Path, sample: &Target) -> Result<()> {
-        let obj = super::load(self, &[], &super::PROBE_OPTIONS, super::kernel_has_ringbuf())
+        let obj = super::load(self, &[], &super::PROBE_OPTIONS, super::kernel_has_ringbuf(), &crate::extension::Extension::none())
             .map_err(|e| {
                 anyhow::anyhow!(
                     "backend tracepoint: the kernel refuses raw tracepoint programs ({e:#}); it needs CONFIG_BPF_EVENTS"

@@ -68,13 +68,10 @@ struct {
 	__type(value, __u64);
 } ipft_lost SEC(".maps");
 
-/* Default extension module: adds nothing and keeps every event. */
-static __noinline int ipft_module(void *ctx, struct sk_buff *skb, __u8 *data)
-{
-	if (!ctx || !skb || !data)
-		return 0;
-	return 0;
-}
+/* The extension module (SPEC.md, "Extensions"): fills up to 64 bytes of
+ * event data and returns non-zero to drop the event. Resolved when ipft
+ * links this object with the user's extension, or with null_module.bpf.c. */
+extern int module(void *ctx, struct sk_buff *skb, __u8 *data);
 
 static __always_inline bool ipft_match(struct sk_buff *skb)
 {
@@ -132,7 +129,7 @@ static __always_inline int ipft_emit(void *ctx, struct sk_buff *skb, __u64 faddr
 	ev.processor_id = bpf_get_smp_processor_id();
 	ev.is_return = is_return;
 
-	if (ipft_module(ctx, skb, ev.data))
+	if (module(ctx, skb, ev.data))
 		return 0;
 
 	return ipft_submit(ctx, &ev);

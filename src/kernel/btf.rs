@@ -226,7 +226,7 @@ fn skb_tracepoint(
 }
 
 /// Follows typedefs and qualifiers (const, volatile, restrict, type tags).
-fn strip(btf: &Btf, mut t: Type) -> Type {
+pub(crate) fn strip(btf: &Btf, mut t: Type) -> Type {
     for _ in 0..32 {
         t = match &t {
             Type::Typedef(x) => btf.resolve_chained_type(x),
@@ -239,7 +239,7 @@ fn strip(btf: &Btf, mut t: Type) -> Type {
     t
 }
 
-fn resolve(btf: &Btf, id: u32) -> Type {
+pub(crate) fn resolve(btf: &Btf, id: u32) -> Type {
     if id == 0 {
         return Type::Void;
     }

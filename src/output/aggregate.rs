@@ -320,7 +320,7 @@ mod tests {
 
     #[test]
     fn extra_fields_end_the_line() {
-        let fields = vec![("reason", "NETFILTER_DROP".to_string())];
+        let fields = vec![("reason".into(), "NETFILTER_DROP".to_string())];
         let l = line(&ev(1, 5, 0), f("kfree_skb"), &fields);
         assert!(l.ends_with("kfree_skb ( reason: NETFILTER_DROP )"), "{l}");
     }

@@ -139,7 +139,7 @@ mod tests {
             ret: None,
         };
         out.on_event(&e, f, Fields::new()).unwrap();
-        out.on_event(&e, f, vec![("reason", "NOT\"SPECIFIED".into())])
+        out.on_event(&e, f, vec![("reason".into(), "NOT\"SPECIFIED".into())])
             .unwrap();
         let text = String::from_utf8(buf).unwrap();
         let first = text.lines().next().unwrap();

@@ -1,0 +1,29 @@
+"""Formats the benchmark guests' results.jsonl as a table and one JSON file."""
+import json
+import sys
+from pathlib import Path
+
+out, dest = Path(sys.argv[1]), Path(sys.argv[2])
+rows = []
+for label in ("debian", "custom"):
+    for line in (out / label / "results.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        row["guest"] = label
+        row["events_per_s"] = round(row["events_received"] / row["flood_s"], 1) if row["flood_s"] else 0
+        base = row["baseline_unmarked_pps"]
+        row["unmarked_slowdown"] = round(base / row["unmarked_pps_attached"], 2) if row["unmarked_pps_attached"] else None
+        rows.append(row)
+
+cols = [
+    ("guest", "guest"), ("backend", "backend"), ("functions", "funcs"), ("ready_s", "ready s"),
+    ("detach_s", "detach s"), ("marked_pps", "marked pps"), ("events_per_s", "events/s"),
+    ("events_lost", "lost"), ("baseline_unmarked_pps", "base pps"),
+    ("unmarked_pps_attached", "attached pps"), ("unmarked_slowdown", "slowdown"),
+    ("peak_rss_kib", "RSS KiB"),
+]
+table = [[h for _, h in cols]] + [[str(r.get(k)) for k, _ in cols] for r in rows]
+widths = [max(len(row[i]) for row in table) for i in range(len(cols))]
+for row in table:
+    print("  ".join(cell.rjust(w) for cell, w in zip(row, widths)))
+dest.write_text(json.dumps(rows, indent=2) + "\n")
+print(f"\nwritten to {dest}")

@@ -1,0 +1,2 @@
+#include "ipft.h"
+struct event { unsigned int len; } __ipft_event_struct;

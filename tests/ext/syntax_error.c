@@ -1,0 +1,3 @@
+#include "ipft.h"
+struct event { unsigned int len; } __ipft_event_struct
+this is not C
