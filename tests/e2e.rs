@@ -592,6 +592,33 @@ fn check_flood_losses(kernel: Kernel) {
     );
 }
 
+fn check_extension(kernel: Kernel) {
+    let dir = guest(kernel);
+    for backend in ["ftrace", "kprobe"] {
+        let events = json_events(&dir, &format!("ext_{backend}"));
+        assert!(!events.is_empty(), "{backend}");
+        let lens: Vec<u64> = events
+            .iter()
+            .map(|e| {
+                e["len"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("no len: {e}"))
+                    .parse()
+                    .unwrap()
+            })
+            .collect();
+        // ping's echo: 98 bytes with Ethernet, 84 from IP on.
+        assert!(
+            lens.contains(&98) && lens.contains(&84),
+            "{backend}: {lens:?}"
+        );
+        assert!(
+            lens.iter().all(|&l| l > 0 && l <= 98),
+            "{backend}: {lens:?}"
+        );
+    }
+}
+
 fn check_nothing_left(kernel: Kernel) {
     let dir = guest(kernel);
     let kprobes = read(&dir, "kprobes_list.after");
@@ -630,6 +657,7 @@ per_kernel!(
     check_function_graph,
     check_unmarked_ignored,
     check_flood_losses,
+    check_extension,
     check_aggregate,
     check_nothing_left
 );

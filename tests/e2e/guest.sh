@@ -167,6 +167,16 @@ for pages in 1 8; do
 	fi
 done
 
+# Extension: the generated skeleton, on the function backends (the ftrace
+# backend loads copies of the linked program, extension included).
+"$IPFT" --gen bpf-module-skeleton > "$OUT/ext.c"
+for backend in ftrace kprobe; do
+	if start_ipft ext_$backend -m $MARK -b $backend -o json -e "$OUT/ext.c" -r "$SUBSET"; then
+		marked_ping ext_$backend
+		stop_ipft ext_$backend
+	fi
+done
+
 # Bad mark in the kernel's view: nothing matches.
 if start_ipft nomatch -m 0x1234 -o json -r "$SUBSET"; then
 	marked_ping nomatch
