@@ -22,9 +22,9 @@ use std::io::Write;
 /// One kept event.
 type Recorded<'t> = (Event, Func<'t>, Fields);
 
-/// Events kept for the listing at exit (about 180 bytes each): memory stays
+/// Events kept for the listing at exit (about 180 bytes each, so under 100 MB): memory stays
 /// bounded under a flood; what is not kept is counted and reported.
-pub const MAX_KEPT_EVENTS: usize = 1_000_000;
+pub const MAX_KEPT_EVENTS: usize = 500_000;
 
 pub struct Aggregate<'t, W: Write> {
     out: W,
