@@ -38,30 +38,28 @@ impl Event {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use libbpf_rs::btf::types::Composite;
-    use libbpf_rs::btf::Btf;
-    use libbpf_rs::btf::HasSize;
     use std::mem::offset_of;
 
     /// The Rust mirror and the C struct agree on size and every offset:
     /// read the C layout from the BTF of the compiled BPF object.
     #[test]
     fn layout_matches_bpf_header() {
-        let btf = Btf::from_raw("kprobe", crate::bpf::KPROBE_OBJ)
+        use btf_rs::Type;
+        let btf = crate::extension::layout::object_btf(crate::bpf::KPROBE_OBJ).unwrap();
+        let st = btf
+            .resolve_types_by_name("ipft_event")
             .unwrap()
-            .expect("BPF object has BTF");
-        let st: Composite = btf.type_by_name("ipft_event").expect("struct ipft_event");
-        assert_eq!(st.size(), Event::SIZE);
-        let offsets: Vec<(String, u32)> = st
-            .iter()
-            .map(|m| {
-                let name = m.name.unwrap().to_string_lossy().into_owned();
-                let bits = match m.attr {
-                    libbpf_rs::btf::types::MemberAttr::Normal { offset } => offset,
-                    libbpf_rs::btf::types::MemberAttr::BitField { offset, .. } => offset,
-                };
-                (name, bits / 8)
+            .into_iter()
+            .find_map(|t| match t {
+                Type::Struct(s) => Some(s),
+                _ => None,
             })
+            .expect("struct ipft_event in the object's BTF");
+        assert_eq!(st.size(), Event::SIZE);
+        let offsets: Vec<(String, usize)> = st
+            .members
+            .iter()
+            .map(|m| (btf.resolve_name(m).unwrap(), m.bit_offset() as usize / 8))
             .collect();
         let expected = [
             ("packet_id", offset_of!(Event, packet_id)),
@@ -73,10 +71,8 @@ mod tests {
             ("_pad", offset_of!(Event, _pad)),
             ("data", offset_of!(Event, data)),
         ];
-        let expected: Vec<(String, u32)> = expected
-            .iter()
-            .map(|(n, o)| (n.to_string(), *o as u32))
-            .collect();
+        let expected: Vec<(String, usize)> =
+            expected.iter().map(|(n, o)| (n.to_string(), *o)).collect();
         assert_eq!(offsets, expected);
     }
 

@@ -124,3 +124,34 @@ extern "C" {
     #[link_name = "geteuid"]
     fn libc_geteuid() -> u32;
 }
+
+#[test]
+fn gen_prints_header_and_skeleton() {
+    let header = ipft(&["--gen", "bpf-module-header"]);
+    assert!(header.status.success());
+    let header = String::from_utf8_lossy(&header.stdout);
+    for macro_name in [
+        "__ipft_event_struct",
+        "__ipft_ref(name)",
+        "__ipft_fmt_hex",
+        "__ipft_fmt_enum(ref)",
+        "__ipft_fmt_enum_flags(ref)",
+    ] {
+        assert!(header.contains(macro_name), "header lacks {macro_name}");
+    }
+    let skeleton = ipft(&["--gen", "bpf-module-skeleton"]);
+    assert!(skeleton.status.success());
+    let skeleton = String::from_utf8_lossy(&skeleton.stdout);
+    assert!(skeleton.contains("__hidden int module(void *ctx, struct sk_buff *skb, __u8 data[64])"));
+    assert!(skeleton.contains("} __ipft_event_struct;"));
+    // Self-contained: the header is inlined, not included.
+    assert!(!skeleton.contains("#include \"ipft.h\""));
+}
+
+#[test]
+fn two_extensions_are_refused() {
+    assert_one_line_error(
+        &["-m", "1", "-e", "a.c", "-s", "b.lua"],
+        &["-e/--extension", "-s/--script"],
+    );
+}

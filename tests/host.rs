@@ -10,26 +10,29 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 
-/// Runs the scenarios once and returns their output folder.
+/// Runs `tests/host/<script>` into target/<out> and returns that folder.
+fn run_script(script: &str, out: &str) -> PathBuf {
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let out = repo.join("target").join(out);
+    let status = Command::new("bash")
+        .arg(repo.join("tests/host").join(script))
+        .arg(&out)
+        .arg(env!("CARGO_BIN_EXE_ipft"))
+        .status()
+        .unwrap_or_else(|e| panic!("run tests/host/{script}: {e}"));
+    assert!(
+        status.success() && out.join("done").exists(),
+        "{script} failed (root needed); see {}",
+        out.join("script.log").display()
+    );
+    out
+}
+
+/// The tracepoint scenarios, run once.
 fn results() -> PathBuf {
     static RUN: OnceLock<PathBuf> = OnceLock::new();
-    RUN.get_or_init(|| {
-        let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        let out = repo.join("target/host-tracepoint");
-        let status = Command::new("bash")
-            .arg(repo.join("tests/host/tracepoint.sh"))
-            .arg(&out)
-            .arg(env!("CARGO_BIN_EXE_ipft"))
-            .status()
-            .expect("run tests/host/tracepoint.sh");
-        assert!(
-            status.success() && out.join("done").exists(),
-            "tracepoint.sh failed (root needed); see {}",
-            out.join("script.log").display()
-        );
-        out
-    })
-    .clone()
+    RUN.get_or_init(|| run_script("tracepoint.sh", "host-tracepoint"))
+        .clone()
 }
 
 #[test]
@@ -77,26 +80,11 @@ fn netfilter_drop_shows_kfree_skb_with_reason() {
     assert_eq!(drops.len(), 2, "{events:?}");
 }
 
-/// Runs the extension scenarios once and returns their output folder.
+/// The extension scenarios, run once.
 fn extension_results() -> PathBuf {
     static RUN: OnceLock<PathBuf> = OnceLock::new();
-    RUN.get_or_init(|| {
-        let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        let out = repo.join("target/host-extension");
-        let status = Command::new("bash")
-            .arg(repo.join("tests/host/extension.sh"))
-            .arg(&out)
-            .arg(env!("CARGO_BIN_EXE_ipft"))
-            .status()
-            .expect("run tests/host/extension.sh");
-        assert!(
-            status.success() && out.join("done").exists(),
-            "extension.sh failed (root needed); see {}",
-            out.join("script.log").display()
-        );
-        out
-    })
-    .clone()
+    RUN.get_or_init(|| run_script("extension.sh", "host-extension"))
+        .clone()
 }
 
 /// Values of extension field `key` over all events of a JSON scenario.

@@ -70,28 +70,12 @@ impl Backend for Ftrace {
     }
 
     fn check(&self, _tracefs: &Path, sample: &Target) -> Result<()> {
-        let obj = super::load(
+        super::try_on(
             self,
-            std::slice::from_ref(sample),
-            &super::PROBE_OPTIONS,
-            super::kernel_has_ringbuf(),
-            &crate::extension::Extension::none(),
+            sample,
+            "fentry programs",
+            "they need BPF trampolines (CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS, Linux 5.5+) and no lockdown; use -b kprobe",
         )
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "backend ftrace: the kernel refuses fentry programs ({e:#}); they need BPF trampolines (CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS, Linux 5.5+) and no lockdown; use -b kprobe"
-            )
-        })?;
-        let attached = self.attach(&obj, std::slice::from_ref(sample), &AtomicBool::new(false))?;
-        if attached.attached == 0 {
-            let why = attached
-                .refused
-                .first()
-                .map(|r| r.1.clone())
-                .unwrap_or_default();
-            bail!("backend ftrace: the kernel refuses to attach fentry programs ({why}); use -b kprobe");
-        }
-        Ok(())
     }
 
     fn attach(&self, obj: &Object, targets: &[Target], stop: &AtomicBool) -> Result<Attached> {

@@ -10,7 +10,7 @@
 use super::{Attached, Backend};
 use crate::cli::BackendKind;
 use crate::discovery::Target;
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, Context, Result};
 use libbpf_rs::{AsRawLibbpf, Link, Object, Program};
 use std::path::Path;
 use std::ptr::NonNull;
@@ -38,23 +38,12 @@ impl Backend for KprobeMulti {
     }
 
     fn check(&self, _tracefs: &Path, sample: &Target) -> Result<()> {
-        let obj = super::load(
+        super::try_on(
             self,
-            &[],
-            &super::PROBE_OPTIONS,
-            super::kernel_has_ringbuf(),
-            &crate::extension::Extension::none(),
-        )?;
-        let prog = obj
-            .progs()
-            .find(|p| p.name() == "ipft_kprobe_multi_0")
-            .context("BPF program ipft_kprobe_multi_0 missing from ipft's object")?;
-        match attach_addrs(&prog, &[sample.addr], false) {
-            Ok(_) => Ok(()),
-            Err(e) => bail!(
-                "backend kprobe-multi: this kernel refuses multi-kprobe links ({e}); they need CONFIG_FPROBE=y (Linux 5.18+); use -b kprobe"
-            ),
-        }
+            sample,
+            "multi-kprobe links",
+            "they need CONFIG_FPROBE=y (Linux 5.18+); use -b kprobe",
+        )
     }
 
     fn attach(&self, obj: &Object, targets: &[Target], stop: &AtomicBool) -> Result<Attached> {
@@ -121,11 +110,9 @@ fn attach_batch(
         }
         Err(e) if batch.len() == 1 => {
             let t = batch[0];
-            out.refused.push((format!("{} [{}]", t.name, t.module), format!("{e:#}")));
+            out.refused
+                .push((format!("{} [{}]", t.name, t.module), format!("{e:#}")));
         }
-        Err(e) if is_missing_feature(&e) => bail!(
-            "backend kprobe-multi: this kernel has no multi-kprobes ({e}); it needs CONFIG_FPROBE=y (Linux 5.18+); use -b kprobe"
-        ),
         Err(_) => {
             let (a, b) = batch.split_at(batch.len() / 2);
             attach_batch(prog, a, out, ok_addrs)?;
@@ -133,14 +120,6 @@ fn attach_batch(
         }
     }
     Ok(())
-}
-
-/// EOPNOTSUPP: kernel built without fprobe; EINVAL on a kernel that does not
-/// know the link type at all.
-fn is_missing_feature(e: &anyhow::Error) -> bool {
-    e.downcast_ref::<std::io::Error>()
-        .and_then(|e| e.raw_os_error())
-        .is_some_and(|code| code == libc::EOPNOTSUPP || code == libc::ENOTSUP)
 }
 
 fn attach_addrs(prog: &Program, addrs: &[u64], retprobe: bool) -> Result<Link> {

@@ -220,6 +220,32 @@ pub const PROBE_OPTIONS: LoadOptions = LoadOptions {
     wakeup_events: 1,
 };
 
+/// Loads `backend`'s object and attaches it to `sample` alone, then lets it
+/// go: the only sure way to know the running kernel takes these programs.
+/// Errors read "backend B: the kernel refuses (to attach) `what` (why); `hint`".
+pub fn try_on(backend: &dyn Backend, sample: &Target, what: &str, hint: &str) -> Result<()> {
+    let name = backend.kind().name();
+    let sample = std::slice::from_ref(sample);
+    let obj = load(
+        backend,
+        sample,
+        &PROBE_OPTIONS,
+        kernel_has_ringbuf(),
+        &Extension::none(),
+    )
+    .map_err(|e| anyhow::anyhow!("backend {name}: the kernel refuses {what} ({e:#}); {hint}"))?;
+    let attached = backend.attach(&obj, sample, &AtomicBool::new(false))?;
+    if attached.attached == 0 {
+        let why = attached
+            .refused
+            .first()
+            .map(|r| r.1.clone())
+            .unwrap_or_default();
+        bail!("backend {name}: the kernel refuses to attach {what} ({why}); {hint}");
+    }
+    Ok(())
+}
+
 /// Threads that close links at once. Closing a kprobe waits for an RCU grace
 /// period; waiters on several threads share grace periods, so closing in
 /// parallel turns minutes of serial waiting into seconds.

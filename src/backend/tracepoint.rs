@@ -15,7 +15,7 @@ use super::clone::{owned, parallel_map, ProgTemplate};
 use super::{Attached, Attachment, Backend};
 use crate::cli::BackendKind;
 use crate::discovery::{Discovery, KernelFacts, NameFilter, Target};
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use libbpf_rs::Object;
 use std::collections::HashMap;
 use std::ffi::CString;
@@ -61,22 +61,12 @@ impl Backend for Tracepoint {
     }
 
     fn check(&self, _tracefs: &Path, sample: &Target) -> Result<()> {
-        let obj = super::load(self, &[], &super::PROBE_OPTIONS, super::kernel_has_ringbuf(), &crate::extension::Extension::none())
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "backend tracepoint: the kernel refuses raw tracepoint programs ({e:#}); it needs CONFIG_BPF_EVENTS"
-                )
-            })?;
-        let attached = self.attach(&obj, std::slice::from_ref(sample), &AtomicBool::new(false))?;
-        if attached.attached == 0 {
-            let why = attached
-                .refused
-                .first()
-                .map(|r| r.1.clone())
-                .unwrap_or_default();
-            bail!("backend tracepoint: the kernel refuses to attach raw tracepoints ({why})");
-        }
-        Ok(())
+        super::try_on(
+            self,
+            sample,
+            "raw tracepoint programs",
+            "they need CONFIG_BPF_EVENTS",
+        )
     }
 
     fn attach(&self, obj: &Object, targets: &[Target], stop: &AtomicBool) -> Result<Attached> {

@@ -61,15 +61,7 @@ impl Layout {
     }
 
     pub fn from_btf(btf: &Btf) -> Result<Layout> {
-        let var = btf
-            .resolve_types_by_name(EVENT_STRUCT)
-            .unwrap_or_default()
-            .into_iter()
-            .find_map(|t| match t {
-                Type::Var(v) => Some(v),
-                _ => None,
-            })
-            .context("the extension declares no `struct ... __ipft_event_struct;` (see ipft --gen bpf-module-skeleton)")?;
+        let var = find_var(btf, EVENT_STRUCT).context("the extension declares no `struct ... __ipft_event_struct;` (see ipft --gen bpf-module-skeleton)")?;
         let struct_id = var
             .get_type_id()
             .context("__ipft_event_struct has no type")?;
@@ -166,7 +158,15 @@ impl Format {
 /// The `.BTF` section of a BPF object file.
 pub fn object_btf(object: &[u8]) -> Result<Btf> {
     use object::{Object, ObjectSection};
-    let file = object::File::parse(object).context("the extension is not an ELF object")?;
+    // The ELF reader wants its input 8-byte aligned; embedded bytes are not.
+    let mut aligned = vec![0u64; object.len().div_ceil(8)];
+    // SAFETY: `aligned` holds at least object.len() bytes; u64 has no invalid bytes.
+    let data = unsafe {
+        let bytes = std::slice::from_raw_parts_mut(aligned.as_mut_ptr().cast::<u8>(), object.len());
+        bytes.copy_from_slice(object);
+        &*bytes
+    };
+    let file = object::File::parse(data).context("the extension is not an ELF object")?;
     let section = file
         .section_by_name(".BTF")
         .context("the extension object has no BTF; compile it with -g")?;
@@ -245,19 +245,22 @@ fn member_format(btf: &Btf, name: &str, ty: &Type, tag: Option<&String>) -> Resu
     })
 }
 
-/// Enumerators of the enum type of variable `reference` (`__ipft_ref(name)`).
-fn enum_names(btf: &Btf, reference: &str) -> Result<BTreeMap<u64, String>> {
-    let var = btf
-        .resolve_types_by_name(reference)
+/// The global variable `name`.
+fn find_var(btf: &Btf, name: &str) -> Option<btf_rs::Var> {
+    btf.resolve_types_by_name(name)
         .unwrap_or_default()
         .into_iter()
         .find_map(|t| match t {
             Type::Var(v) => Some(v),
             _ => None,
         })
-        .with_context(|| {
-            format!("no variable `{reference}`; declare it with __ipft_ref({reference})")
-        })?;
+}
+
+/// Enumerators of the enum type of variable `reference` (`__ipft_ref(name)`).
+fn enum_names(btf: &Btf, reference: &str) -> Result<BTreeMap<u64, String>> {
+    let var = find_var(btf, reference).with_context(|| {
+        format!("no variable `{reference}`; declare it with __ipft_ref({reference})")
+    })?;
     let mut names = BTreeMap::new();
     match strip(btf, resolve(btf, var.get_type_id().unwrap_or(0))) {
         Type::Enum(e) => {
