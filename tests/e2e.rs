@@ -7,8 +7,11 @@
 //! in a plain `cargo test`; the README's test command runs them.
 
 mod common;
+#[path = "e2e/graph.rs"]
+mod graph;
 
 use common::{count, function, json_events, parse_aggregate, read};
+use graph::{check_graph_text, contains_call};
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
@@ -352,81 +355,6 @@ fn check_tracepoint(kernel: Kernel) {
     assert_eq!(netfilter_drops, 2, "{drops:?}");
 }
 
-/// One call of the aggregate call graph.
-struct Call {
-    name: String,
-    depth: usize,
-    duration_ns: u64,
-}
-
-/// Checks the call graph of one aggregate output and returns its completed
-/// calls with their children (by index).
-fn check_graph_text(text: &str) -> Vec<(Call, Vec<usize>)> {
-    let mut calls: Vec<(Call, Vec<usize>)> = Vec::new();
-    let mut open: Vec<(String, usize, Vec<usize>)> = Vec::new();
-    for line in text.lines().skip(1) {
-        if line == "===" {
-            open.clear();
-            continue;
-        }
-        let func = &line[49..];
-        assert!(func.starts_with(' '), "{line:?}");
-        let body = &func[1..];
-        let depth = (body.len() - body.trim_start().len()) / 2;
-        let body = body.trim_start();
-        if let Some(name) = body.strip_suffix("() {") {
-            assert!(depth <= open.len(), "depth jumps at {line:?}");
-            open.truncate(depth);
-            open.push((name.to_string(), depth, Vec::new()));
-        } else if body.starts_with("} /* ") && !body.contains("entry not seen") {
-            // "} /* name 3.215 us[, ret N] */"
-            let inner = body.trim_start_matches("} /* ").trim_end_matches(" */");
-            let mut words = inner.split_whitespace();
-            let name = words.next().unwrap().to_string();
-            let us: f64 = words.next().unwrap().parse().unwrap();
-            assert_eq!(open.len(), depth + 1, "return at wrong depth: {line:?}");
-            let (open_name, _, children) = open.pop().unwrap();
-            assert_eq!(open_name, name, "{line:?}");
-            let duration_ns = (us * 1000.0).round() as u64;
-            assert!(duration_ns > 0, "zero duration: {line:?}");
-            calls.push((
-                Call {
-                    name,
-                    depth,
-                    duration_ns,
-                },
-                children,
-            ));
-            let index = calls.len() - 1;
-            if let Some(parent) = open.last_mut() {
-                parent.2.push(index);
-            }
-        }
-    }
-    for (call, children) in &calls {
-        for &c in children {
-            assert!(
-                call.duration_ns >= calls[c].0.duration_ns,
-                "{} ({} ns) shorter than its child {} ({} ns)",
-                call.name,
-                call.duration_ns,
-                calls[c].0.name,
-                calls[c].0.duration_ns
-            );
-            assert_eq!(calls[c].0.depth, call.depth + 1);
-        }
-    }
-    calls
-}
-
-/// True when `name`'s call contains `inner` somewhere below it.
-fn contains_call(calls: &[(Call, Vec<usize>)], i: usize, inner: &str) -> bool {
-    calls[i]
-        .1
-        .iter()
-        .any(|&c| calls[c].0.name == inner || contains_call(calls, c, inner))
-}
-
 fn check_function_graph(kernel: Kernel) {
     let dir = guest(kernel);
     let backends: &[&str] = match kernel {
@@ -621,6 +549,25 @@ fn check_extension(kernel: Kernel) {
     }
 }
 
+fn check_ipftrace2_gso_extension(kernel: Kernel) {
+    let dir = guest(kernel);
+    let events = json_events(&dir, "gso_json");
+    let types: Vec<&str> = events
+        .iter()
+        .map(|e| {
+            e["gso_type"]
+                .as_str()
+                .unwrap_or_else(|| panic!("no gso_type: {e}"))
+        })
+        .collect();
+    assert!(
+        types.contains(&"tcpv4"),
+        "no TCP GSO segment decoded: {types:?}"
+    );
+    let agg = read(&dir, "gso_agg.out");
+    assert!(agg.contains("gso_type: tcpv4 )"), "{agg}");
+}
+
 fn check_nothing_left(kernel: Kernel) {
     let dir = guest(kernel);
     let kprobes = read(&dir, "kprobes_list.after");
@@ -660,6 +607,7 @@ per_kernel!(
     check_unmarked_ignored,
     check_flood_losses,
     check_extension,
+    check_ipftrace2_gso_extension,
     check_aggregate,
     check_nothing_left
 );

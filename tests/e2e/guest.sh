@@ -177,6 +177,21 @@ for backend in ftrace kprobe; do
 	fi
 done
 
+# An ipftrace2 extension, unchanged: GSO flags of TCP segments a -> b, in
+# both outputs at once.
+GSO="$(dirname "$0")/../ext/gso.c"
+if start_ipft gso_json -m $MARK -b kprobe -o json -e "$GSO" -r '^(ip_output|__dev_queue_xmit|veth_xmit)$' &&
+	start_ipft gso_agg -m $MARK -b kprobe -e "$GSO" -r '^(ip_output|__dev_queue_xmit|veth_xmit)$'; then
+	ip netns exec b busybox nc -l -p 5001 > /dev/null &
+	nc_pid=$!
+	sleep 1
+	ip netns exec a bash -c 'head -c 300000 /dev/zero > /dev/tcp/10.0.0.2/5001'
+	sleep 1
+	kill $nc_pid 2>/dev/null
+	stop_ipft gso_json
+	stop_ipft gso_agg
+fi
+
 # Bad mark in the kernel's view: nothing matches.
 if start_ipft nomatch -m 0x1234 -o json -r "$SUBSET"; then
 	marked_ping nomatch
