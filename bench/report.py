@@ -1,5 +1,6 @@
 """Formats the benchmark guests' results.jsonl as a table and one JSON file."""
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -7,11 +8,14 @@ out, dest = Path(sys.argv[1]), Path(sys.argv[2])
 rows = []
 for label in ("debian", "custom"):
     for line in (out / label / "results.jsonl").read_text().splitlines():
-        row = json.loads(line)
+        # bc prints fractions below 1 without their leading zero (".42").
+        row = json.loads(re.sub(r":(-?)\.(\d)", r":\g<1>0.\2", line))
         row["guest"] = label
         row["events_per_s"] = round(row["events_received"] / row["flood_s"], 1) if row["flood_s"] else 0
         base = row["baseline_unmarked_pps"]
         row["unmarked_slowdown"] = round(base / row["unmarked_pps_attached"], 2) if row["unmarked_pps_attached"] else None
+        for key in ("ready_s", "attach_s", "detach_s", "exit_after_sigint_s", "flood_s"):
+            row[key] = round(row[key], 2)
         rows.append(row)
 
 cols = [
