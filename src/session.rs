@@ -78,7 +78,8 @@ fn set_libbpf_logging(verbose: bool) {
 }
 
 fn read_kernel_facts(tracefs: &Path) -> Result<KernelFacts> {
-    let types = btf::read_skb_types(Path::new("/sys/kernel/btf"))?;
+    let btf_dir = std::env::var_os(btf::BTF_DIR_ENV).unwrap_or_else(|| "/sys/kernel/btf".into());
+    let types = btf::read_skb_types(Path::new(&btf_dir))?;
     let kallsyms = Kallsyms::read().context("cannot read /proc/kallsyms")?;
     if kallsyms.addresses_hidden() {
         bail!("/proc/kallsyms shows no addresses; run as root with kernel.kptr_restrict < 2");
@@ -125,18 +126,20 @@ fn choose_backend(
         let found = backend.discover(facts, filter);
         // Try the backend on a target even when the user's filters match none.
         let all = backend.discover(facts, &NameFilter::default());
-        let checked = match all.targets.first() {
-            Some(sample) => backend.check(tracefs, sample),
-            None => Err(anyhow::anyhow!(
-                "backend {}: the kernel offers nothing to attach to{}",
-                kind.name(),
-                facts
-                    .note
-                    .as_deref()
-                    .map(|n| format!(" ({n})"))
-                    .unwrap_or_default()
-            )),
-        };
+        let checked = backend
+            .requirement(tracefs)
+            .and_then(|()| match all.targets.first() {
+                Some(sample) => backend.check(tracefs, sample),
+                None => Err(anyhow::anyhow!(
+                    "backend {}: the kernel offers nothing to attach to{}",
+                    kind.name(),
+                    facts
+                        .note
+                        .as_deref()
+                        .map(|n| format!(" ({n})"))
+                        .unwrap_or_default()
+                )),
+            });
         match checked {
             Ok(()) => {
                 if cli.verbose && cli.backend.is_none() {

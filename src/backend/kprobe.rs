@@ -34,7 +34,7 @@ impl Backend for Kprobe {
         crate::bpf::KPROBE_OBJ
     }
 
-    fn check(&self, tracefs: &Path, _sample: &Target) -> Result<()> {
+    fn requirement(&self, tracefs: &Path) -> Result<()> {
         let events = tracefs.join("kprobe_events");
         if !events.exists() {
             bail!(
@@ -43,6 +43,10 @@ impl Backend for Kprobe {
             );
         }
         Ok(())
+    }
+
+    fn check(&self, tracefs: &Path, _sample: &Target) -> Result<()> {
+        self.requirement(tracefs)
     }
 
     fn attach(&self, obj: &Object, targets: &[Target], stop: &AtomicBool) -> Result<Attached> {

@@ -104,6 +104,11 @@ pub trait Backend {
     /// naming the missing kernel feature when it cannot. `sample` is a
     /// target to try attaching to, where trying is the only way to know.
     fn check(&self, tracefs: &Path, sample: &Target) -> Result<()>;
+    /// A kernel feature the backend needs, checked without any target (so
+    /// that a kernel lacking it is named even when nothing can be attached).
+    fn requirement(&self, _tracefs: &Path) -> Result<()> {
+        Ok(())
+    }
     /// The functions this backend would trace.
     fn discover(&self, facts: &KernelFacts, filter: &NameFilter) -> Discovery {
         crate::discovery::discover(facts, self.max_positions(), filter)

@@ -99,6 +99,9 @@ pub fn drop_reasons(btf: &Btf) -> HashMap<u64, String> {
     names
 }
 
+/// Where to read kernel BTF from instead of /sys/kernel/btf (tests).
+pub const BTF_DIR_ENV: &str = "IPFT_BTF_DIR";
+
 /// Reads vmlinux BTF and the split BTF of every loaded module under `dir`
 /// (normally /sys/kernel/btf).
 pub fn read_skb_types(dir: &Path) -> Result<SkbTypes> {

@@ -8,8 +8,21 @@ use std::path::{Path, PathBuf};
 
 const CANDIDATES: &[&str] = &["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
 
+/// Where to look for tracefs instead (tests, unusual mounts).
+pub const TRACEFS_ENV: &str = "IPFT_TRACEFS";
+
 /// Finds tracefs, mounting it on /sys/kernel/tracing when no candidate has it.
 pub fn find_or_mount() -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os(TRACEFS_ENV) {
+        let dir = PathBuf::from(dir);
+        if !is_tracefs(&dir) {
+            bail!(
+                "tracefs not found at {} (from ${TRACEFS_ENV}); point it at a mounted tracefs or unset it",
+                dir.display()
+            );
+        }
+        return Ok(dir);
+    }
     if let Some(dir) = CANDIDATES.iter().map(Path::new).find(|d| is_tracefs(d)) {
         return Ok(dir.to_path_buf());
     }
