@@ -494,31 +494,36 @@ const RSS_BOUND_KIB: u64 = 256 * 1024;
 
 fn check_flood_losses(kernel: Kernel) {
     let dir = guest(kernel);
-    let mut lost = Vec::new();
+    let (mut received, mut lost) = (Vec::new(), Vec::new());
     for pages in [1, 8] {
         let name = format!("flood_{pages}");
         let err = read(&dir, &format!("{name}.err"));
         assert_eq!(read(&dir, &format!("{name}.rc")).trim(), "0", "{err}");
-        let (received, l) = received_and_lost(&err);
+        let (r, l) = received_and_lost(&err);
         let rss = peak_rss_kib(&err);
         eprintln!(
-            "{}: flood with --perf-page-count {pages}: {received} events received, {l} lost, peak RSS {rss} KiB",
+            "{}: flood with --perf-page-count {pages}: {r} events received, {l} lost, peak RSS {rss} KiB",
             kernel.label()
         );
-        assert!(received > 1000, "{err}");
+        assert!(r > 1000, "{err}");
         assert!(rss < RSS_BOUND_KIB, "RSS {rss} KiB");
         if l > 0 {
             assert!(err.contains("raise --perf-page-count"), "{err}");
         }
+        received.push(r);
         lost.push(l);
     }
     assert!(
         lost[0] > 0,
         "a one-page buffer under a flood must lose events"
     );
+    // Under emulation the reader's scheduling makes losses noisy, so the
+    // default buffer is held to a bound rather than compared run to run.
     assert!(
-        lost[1] < lost[0],
-        "the default buffer loses fewer: {lost:?}"
+        lost[1] * 20 < received[1],
+        "the default buffer lost {} of {} events (5% or more)",
+        lost[1],
+        received[1]
     );
 }
 

@@ -26,8 +26,16 @@ type Recorded<'t> = (Event, Func<'t>, Fields);
 /// bounded under a flood; what is not kept is counted and reported.
 pub const MAX_KEPT_EVENTS: usize = 500_000;
 
+/// Events are kept in chunks of this many, so that keeping more never
+/// copies what is kept (a large reallocation would stall the reader while
+/// the kernel's buffer fills).
+const CHUNK: usize = 16384;
+
 pub struct Aggregate<'t, W: Write> {
     out: W,
+    chunks: Vec<Vec<Recorded<'t>>>,
+    kept: usize,
+    /// All kept events, gathered at finish.
     events: Vec<Recorded<'t>>,
     graph: bool,
     /// Events seen after MAX_KEPT_EVENTS were kept.
@@ -39,6 +47,8 @@ impl<'t, W: Write> Aggregate<'t, W> {
     pub fn new(out: W, graph: bool) -> Self {
         Aggregate {
             out,
+            chunks: Vec::new(),
+            kept: 0,
             events: Vec::new(),
             graph,
             not_kept: 0,
@@ -167,8 +177,12 @@ fn with_fields(mut line: String, fields: &Fields) -> String {
 
 impl<'t, W: Write> Output<'t> for Aggregate<'t, W> {
     fn on_event(&mut self, e: &Event, func: Func<'t>, fields: Fields) -> Result<()> {
-        if self.events.len() < MAX_KEPT_EVENTS {
-            self.events.push((*e, func, fields));
+        if self.kept < MAX_KEPT_EVENTS {
+            if self.chunks.last().is_none_or(|c| c.len() == CHUNK) {
+                self.chunks.push(Vec::with_capacity(CHUNK));
+            }
+            self.chunks.last_mut().unwrap().push((*e, func, fields));
+            self.kept += 1;
         } else {
             self.not_kept += 1;
         }
@@ -176,6 +190,12 @@ impl<'t, W: Write> Output<'t> for Aggregate<'t, W> {
     }
 
     fn finish(&mut self) -> Result<()> {
+        // Chunk by chunk, so memory never holds two copies of everything.
+        let mut events = Vec::with_capacity(self.kept);
+        for chunk in std::mem::take(&mut self.chunks) {
+            events.extend(chunk);
+        }
+        self.events = events;
         let mut text = String::new();
         text.push_str(&header());
         text.push('\n');
@@ -206,7 +226,7 @@ impl<'t, W: Write> Output<'t> for Aggregate<'t, W> {
     }
 
     fn count(&self) -> u64 {
-        self.events.len() as u64 + self.not_kept
+        self.kept as u64 + self.not_kept
     }
 }
 
