@@ -298,9 +298,8 @@ fn sigkill_leaves_nothing_attached() {
 #[test]
 #[ignore = "needs root; run with --include-ignored"]
 fn probe_server_accepts_only_once_ready() {
-    let port = "13791";
-    let (child, err) = spawn_ipft(
-        &[
+    let args = |port: &'static str| {
+        [
             "-b",
             "tracepoint",
             "-m",
@@ -308,9 +307,9 @@ fn probe_server_accepts_only_once_ready() {
             "--enable-probe-server",
             "--probe-server-port",
             port,
-        ],
-        "probe",
-    );
+        ]
+    };
+    let (child, err) = spawn_ipft(&args("13791"), "probe");
     let mut connected = false;
     for _ in 0..300 {
         if std::net::TcpStream::connect(("127.0.0.1", 13791)).is_ok() {
@@ -332,15 +331,7 @@ fn probe_server_accepts_only_once_ready() {
     // A port in use is a clear error, before anything is attached.
     let busy = std::net::TcpListener::bind("127.0.0.1:13792").unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_ipft"))
-        .args([
-            "-b",
-            "tracepoint",
-            "-m",
-            "1",
-            "--enable-probe-server",
-            "--probe-server-port",
-            "13792",
-        ])
+        .args(args("13792"))
         .output()
         .unwrap();
     drop(busy);

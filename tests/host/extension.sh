@@ -21,22 +21,7 @@ ip netns add $NS
 ip -n $NS link set lo up
 ip netns exec $NS iptables -t raw -A OUTPUT -d 127.0.0.1 -j MARK --set-mark $MARK
 
-run() {
-	local name=$1
-	shift
-	"$IPFT" -b tracepoint -m $MARK "$@" > "$OUT/$name.out" 2> "$OUT/$name.err" &
-	local pid=$!
-	for _ in $(seq 1 300); do
-		grep -q "Trace ready!" "$OUT/$name.err" && break
-		kill -0 $pid 2>/dev/null || break
-		sleep 0.1
-	done
-	eval "$TRAFFIC"
-	sleep 0.3
-	kill -INT $pid 2>/dev/null
-	wait $pid
-	echo $? > "$OUT/$name.rc"
-}
+. "$(dirname "$0")/lib.sh"
 
 "$IPFT" --gen bpf-module-skeleton > "$OUT/ext.c"
 "$IPFT" --gen bpf-module-header > "$OUT/ipft.h"
@@ -44,18 +29,18 @@ run() {
 clang -target bpf -O2 -g -I/usr/include/$(gcc -dumpmachine) -c "$OUT/ext.c" -o "$OUT/ext.o" 2> "$OUT/ext.o.log"
 
 TRAFFIC="ip netns exec $NS ping -c 2 -i 0.2 127.0.0.1 >/dev/null"
-run skel -e "$OUT/ext.c"
-run skel_json -e "$OUT/ext.c" -o json
-run object -e "$OUT/ext.o" -o json
-IPFT_TEST_OBJECT="$OUT/ext.o" run lua -e "$EXT/len.lua" -o json
-IPFT_TEST_OBJECT="$OUT/ext.o" run lua_script -s "$EXT/len.lua"
-run filter -e "$EXT/filter.c" -o json
+run skel -b tracepoint -m $MARK -e "$OUT/ext.c"
+run skel_json -b tracepoint -m $MARK -e "$OUT/ext.c" -o json
+run object -b tracepoint -m $MARK -e "$OUT/ext.o" -o json
+IPFT_TEST_OBJECT="$OUT/ext.o" run lua -b tracepoint -m $MARK -e "$EXT/len.lua" -o json
+IPFT_TEST_OBJECT="$OUT/ext.o" run lua_script -b tracepoint -m $MARK -s "$EXT/len.lua"
+run filter -b tracepoint -m $MARK -e "$EXT/filter.c" -o json
 # TCP over loopback: large writes become GSO packets.
 TRAFFIC="ip netns exec $NS bash -c 'busybox nc -l -p 5001 > /dev/null & sleep 0.5; head -c 200000 /dev/zero > /dev/tcp/127.0.0.1/5001; wait'"
-run gso -e "$EXT/gso.c" -o json
+run gso -b tracepoint -m $MARK -e "$EXT/gso.c" -o json
 TRAFFIC=true
 for broken in syntax_error no_module no_event_struct; do
-	run $broken -e "$EXT/$broken.c"
+	run $broken -b tracepoint -m $MARK -e "$EXT/$broken.c"
 done
-run missing -e "$EXT/does_not_exist.c"
+run missing -b tracepoint -m $MARK -e "$EXT/does_not_exist.c"
 echo done > "$OUT/done"

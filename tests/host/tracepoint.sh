@@ -33,22 +33,7 @@ ip netns exec $B iptables -t raw -A OUTPUT -d 10.99.0.1 -j MARK --set-mark $MARK
 ip netns exec $A iptables -t raw -A OUTPUT -d 127.0.0.1 -j MARK --set-mark $MARK
 ip netns exec $A ping -c 1 -W 2 10.99.0.2 >/dev/null
 
-run() {
-	local name=$1
-	shift
-	"$IPFT" "$@" > "$OUT/$name.out" 2> "$OUT/$name.err" &
-	local pid=$!
-	for _ in $(seq 1 300); do
-		grep -q "Trace ready!" "$OUT/$name.err" && break
-		kill -0 $pid 2>/dev/null || break
-		sleep 0.1
-	done
-	eval "$TRAFFIC"
-	sleep 0.3
-	kill -INT $pid
-	wait $pid
-	echo $? > "$OUT/$name.rc"
-}
+. "$(dirname "$0")/lib.sh"
 
 TRAFFIC="ip netns exec $A ping -c 3 -i 0.2 10.99.0.2 >/dev/null"
 run veth -b tracepoint -m $MARK -o json
