@@ -11,24 +11,7 @@ COUNT=${3:-5000}
 mkdir -p "$OUT"
 exec 2> "$OUT/guest.log"
 set -x
-mountpoint -q /sys/kernel/tracing || mount -t tracefs none /sys/kernel/tracing
-MARK=0xdeadbeef
-ip netns add a
-ip netns add b
-ip link add va netns a type veth peer name vb netns b
-ip link add ua netns a type veth peer name ub netns b
-ip -n a addr add 10.0.0.1/24 dev va
-ip -n b addr add 10.0.0.2/24 dev vb
-ip -n a addr add 10.0.1.1/24 dev ua
-ip -n b addr add 10.0.1.2/24 dev ub
-for l in va ua lo; do ip -n a link set $l up; done
-for l in vb ub lo; do ip -n b link set $l up; done
-ip netns exec a iptables -t raw -A OUTPUT -d 10.0.0.2 -j MARK --set-mark $MARK
-ip netns exec b iptables -t raw -A PREROUTING -s 10.0.0.1 -j MARK --set-mark $MARK
-ip netns exec b iptables -t raw -A OUTPUT -d 10.0.0.1 -j MARK --set-mark $MARK
-ip netns exec a iptables -t raw -A PREROUTING -s 10.0.0.2 -j MARK --set-mark $MARK
-ip netns exec a ping -c 1 -W 2 10.0.0.2 >/dev/null
-ip netns exec a ping -c 1 -W 2 10.0.1.2 >/dev/null
+. "$(dirname "$0")/../tests/e2e/topology.sh"
 
 now() { date +%s.%N; }
 

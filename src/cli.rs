@@ -92,6 +92,11 @@ pub struct Cli {
     #[arg(long)]
     pub no_set_rlimit: bool,
 
+    /// Do not expedite RCU grace periods while attaching and detaching
+    /// (ipft sets /sys/kernel/rcu_expedited for those moments only)
+    #[arg(long)]
+    pub no_rcu_expedite: bool,
+
     /// Once tracing is live, accept TCP connections on 127.0.0.1 (readiness probe)
     #[arg(long)]
     pub enable_probe_server: bool,

@@ -24,6 +24,18 @@ pub fn attach_bar(len: u64) -> ProgressBar {
     bar
 }
 
+/// "Detaching [=====>   ] 812/1520 probes": removing probes waits on the
+/// kernel, minutes for fentry on Linux 6.1.
+pub fn detach_bar(len: u64) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(len), target());
+    bar.set_style(
+        ProgressStyle::with_template("Detaching {bar:40} {pos}/{len} probes ({elapsed})")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar
+}
+
 /// "N events" while tracing.
 pub fn event_counter() -> ProgressBar {
     let bar = ProgressBar::with_draw_target(None, target());

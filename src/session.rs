@@ -10,7 +10,7 @@ use crate::cli::{Cli, OutputKind, TracerKind};
 use crate::decode::Decoder;
 use crate::discovery::{Discovery, KernelFacts, NameFilter};
 use crate::extension::{templates, Extension};
-use crate::kernel::{btf, kallsyms::Kallsyms, tracefs};
+use crate::kernel::{btf, kallsyms::Kallsyms, rcu, tracefs};
 use crate::output::{aggregate::Aggregate, json::Json, Output};
 use crate::reader::Reader;
 use anyhow::{bail, Context, Result};
@@ -19,7 +19,7 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub fn run(cli: Cli) -> Result<()> {
     if let Some(target) = cli.gen {
@@ -38,14 +38,23 @@ pub fn run(cli: Cli) -> Result<()> {
         regex: cli.regex.clone(),
         module_regex: cli.module_regex.clone(),
     };
+    let started = Instant::now();
     let facts = read_kernel_facts(&tracefs)?;
+    let facts_read = started.elapsed();
     let (backend, found) = choose_backend(&cli, &tracefs, &facts, &filter)?;
     if cli.verbose {
+        eprintln!(
+            "startup: kernel BTF, kallsyms and traceable functions read in {:.2}s; backend checked in {:.2}s",
+            facts_read.as_secs_f64(),
+            (started.elapsed() - facts_read).as_secs_f64()
+        );
         report_discovery(&facts, &found, backend.max_positions());
     }
     if cli.list {
         return list(&found);
     }
+    let expedite = backend.expedite_rcu() && !cli.no_rcu_expedite;
+    let attach_phase = rcu::expedite(expedite, cli.verbose, "attach");
     let Some(mark) = cli.mark else {
         bail!("no mark given: say which packets to trace with -m/--mark (e.g. -m 0xdeadbeef), or use -l to list functions");
     };
@@ -64,6 +73,7 @@ pub fn run(cli: Cli) -> Result<()> {
         &facts.drop_reasons,
         extension.as_ref(),
         mark,
+        attach_phase,
     )
 }
 
@@ -79,14 +89,27 @@ fn set_libbpf_logging(verbose: bool) {
 
 fn read_kernel_facts(tracefs: &Path) -> Result<KernelFacts> {
     let btf_dir = std::env::var_os(btf::BTF_DIR_ENV).unwrap_or_else(|| "/sys/kernel/btf".into());
-    let types = btf::read_skb_types(Path::new(&btf_dir))?;
-    let kallsyms = Kallsyms::read().context("cannot read /proc/kallsyms")?;
+    // Three independent reads, each a large part of start-up (the kernel
+    // formats kallsyms and the traceable functions on every read): overlap them.
+    let (types, kallsyms, filter_funcs) = std::thread::scope(|s| {
+        let kallsyms = s.spawn(Kallsyms::read);
+        let filter_funcs = s.spawn(|| tracefs::FilterFunctions::read(tracefs));
+        let types = btf::read_skb_types(Path::new(&btf_dir));
+        let kallsyms = kallsyms.join().expect("kallsyms reader thread");
+        (
+            types,
+            kallsyms,
+            filter_funcs.join().expect("tracefs reader thread"),
+        )
+    });
+    let types = types?;
+    let kallsyms = kallsyms.context("cannot read /proc/kallsyms")?;
     if kallsyms.addresses_hidden() {
         bail!("/proc/kallsyms shows no addresses; run as root with kernel.kptr_restrict < 2");
     }
     // Locked-down kernels refuse to list traceable functions; tracepoints
     // may still work, so this is a note, not an error.
-    let (filter_funcs, note) = match tracefs::FilterFunctions::read(tracefs) {
+    let (filter_funcs, note) = match filter_funcs {
         Ok(f) => (f, None),
         Err(e) => (Default::default(), Some(format!("{e:#}"))),
     };
@@ -203,6 +226,7 @@ static SIGNALS: AtomicUsize = AtomicUsize::new(0);
 fn install_signal_handler(stop: Arc<AtomicBool>) -> Result<()> {
     ctrlc::set_handler(move || {
         if SIGNALS.fetch_add(1, Ordering::SeqCst) >= 1 {
+            rcu::restore();
             std::process::exit(130);
         }
         stop.store(true, Ordering::SeqCst);
@@ -250,6 +274,7 @@ fn trace<'t>(
     drop_reasons: &'t HashMap<u64, String>,
     extension: Option<&'t Extension>,
     mark: u32,
+    attach_phase: Option<rcu::Expedited>,
 ) -> Result<()> {
     if !cli.no_set_rlimit {
         raise_rlimits(cli.verbose);
@@ -275,6 +300,7 @@ fn trace<'t>(
         wakeup_events: cli.perf_wakeup_events,
     };
     let none = Extension::none();
+    let loading = Instant::now();
     let obj = backend::load(
         backend,
         &found.targets,
@@ -283,6 +309,12 @@ fn trace<'t>(
         extension.unwrap_or(&none),
     )?;
     let reader = Reader::new(&obj, cli.perf_page_count, use_ringbuf)?;
+    if cli.verbose {
+        eprintln!(
+            "load: BPF object linked and loaded in {:.2}s",
+            loading.elapsed().as_secs_f64()
+        );
+    }
 
     let attached = backend.attach(&obj, &found.targets, &stop)?;
     if cli.verbose {
@@ -302,6 +334,8 @@ fn trace<'t>(
         backend::detach(attached.links);
         return Ok(());
     }
+    // Tracing runs with the system's own RCU setting.
+    drop(attach_phase);
     if attached.attached == 0 {
         let why = attached.refused.first().map(|(f, w)| format!("{f}: {w}"));
         bail!(
@@ -340,15 +374,20 @@ fn trace<'t>(
     }
     counter.finish_and_clear();
 
-    let detach = backend::detach(attached.links);
+    // Everything up to the stop is in the buffer: show it before detaching,
+    // which can take minutes of kernel time (RCU grace periods per probe).
     deliver(reader.drain()?, &mut out)?;
     out.finish()?;
     if let Some(ext) = extension {
         ext.finish()?;
     }
-
     let (per_cpu, reader_lost) = reader.lost()?;
     let lost: u64 = per_cpu.iter().sum::<u64>() + reader_lost;
+
+    let expedite = backend.expedite_rcu() && !cli.no_rcu_expedite;
+    let detach_phase = rcu::expedite(expedite, cli.verbose, "detach");
+    let detach = backend::detach(attached.links);
+    drop(detach_phase);
     if cli.verbose {
         eprintln!("detach: {:.2}s (wall)", detach.as_secs_f64());
         eprintln!("lost per CPU: {per_cpu:?}, lost by the reader: {reader_lost}");

@@ -282,10 +282,10 @@ fn check_full_trace_with(kernel: Kernel, scenario: &str) {
     let dir = guest(kernel);
     let events = json_events(&dir, scenario);
     let err = read(&dir, &format!("{scenario}.err"));
-    if let Some(line) = err.lines().find(|l| l.starts_with("attach:")) {
-        eprintln!("{}: {line}", kernel.label());
-    }
-    if let Some(line) = err.lines().find(|l| l.starts_with("detach:")) {
+    let timings = err
+        .lines()
+        .filter(|l| l.starts_with("startup:") || l.ends_with("(wall)"));
+    for line in timings {
         eprintln!("{}: {line}", kernel.label());
     }
     assert_three_pings(&events);
@@ -301,6 +301,18 @@ fn check_full_trace_with(kernel: Kernel, scenario: &str) {
 
 fn check_full_trace(kernel: Kernel) {
     check_full_trace_with(kernel, "full");
+    // kprobe expedites RCU grace periods while attaching and detaching only,
+    // and puts the system's setting back.
+    let dir = guest(kernel);
+    let err = read(&dir, "full.err");
+    assert!(
+        err.contains("attach: expedited RCU grace periods")
+            && err.contains("detach: expedited RCU grace periods"),
+        "{err}"
+    );
+    assert_eq!(read(&dir, "rcu_expedited.before").trim(), "0");
+    assert_eq!(read(&dir, "rcu_expedited.tracing").trim(), "0");
+    assert_eq!(read(&dir, "rcu_expedited.after").trim(), "0");
 }
 
 fn check_kprobe_multi(kernel: Kernel) {

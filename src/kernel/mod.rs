@@ -4,6 +4,7 @@
 
 pub mod btf;
 pub mod kallsyms;
+pub mod rcu;
 pub mod tracefs;
 
 /// Name of the core kernel in module columns, as ipftrace2 prints it.

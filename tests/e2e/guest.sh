@@ -10,32 +10,8 @@ mkdir -p "$OUT"
 exec > "$OUT/guest.log" 2>&1
 set -x
 
-mountpoint -q /sys/kernel/tracing || mount -t tracefs none /sys/kernel/tracing
-mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
-mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug
+. "$(dirname "$0")/topology.sh"
 uname -r > "$OUT/uname"
-
-# Topology: netns a (10.0.0.1, 10.0.1.1) <-veth-> netns b (10.0.0.2, 10.0.1.2).
-# 10.0.0.0/24 carries marked traffic, 10.0.1.0/24 unmarked traffic.
-ip netns add a
-ip netns add b
-ip link add va netns a type veth peer name vb netns b
-ip link add ua netns a type veth peer name ub netns b
-ip -n a addr add 10.0.0.1/24 dev va
-ip -n b addr add 10.0.0.2/24 dev vb
-ip -n a addr add 10.0.1.1/24 dev ua
-ip -n b addr add 10.0.1.2/24 dev ub
-for l in va ua lo; do ip -n a link set $l up; done
-for l in vb ub lo; do ip -n b link set $l up; done
-MARK=0xdeadbeef
-# The mark is cleared when a packet crosses namespaces: mark again on entry.
-ip netns exec a iptables -t raw -A OUTPUT -d 10.0.0.2 -j MARK --set-mark $MARK
-ip netns exec a iptables -t raw -A PREROUTING -s 10.0.0.2 -j MARK --set-mark $MARK
-ip netns exec b iptables -t raw -A PREROUTING -s 10.0.0.1 -j MARK --set-mark $MARK
-ip netns exec b iptables -t raw -A OUTPUT -d 10.0.0.1 -j MARK --set-mark $MARK
-# warm up ARP so every scenario sees the same path
-ip netns exec a ping -c 1 -W 2 10.0.0.2 >/dev/null
-ip netns exec a ping -c 1 -W 2 10.0.1.2 >/dev/null
 
 # Starts ipft in the background (output to $1.out, stderr to $1.err) and
 # waits for "Trace ready!".
@@ -80,9 +56,12 @@ unmarked_udp() {
 "$IPFT" -l --module-regex '^veth$' > "$OUT/list_veth.out" 2> "$OUT/list_veth.err"
 
 # Scenario 1: every skb function attached, marked ping; per backend.
+cat /sys/kernel/rcu_expedited > "$OUT/rcu_expedited.before"
 if start_ipft full -m $MARK -o json -v -b kprobe; then
+	cat /sys/kernel/rcu_expedited > "$OUT/rcu_expedited.tracing"
 	marked_ping full
 	stop_ipft full
+	cat /sys/kernel/rcu_expedited > "$OUT/rcu_expedited.after"
 fi
 # kprobe-multi: the custom kernel has it, Debian's refuses it.
 if start_ipft multi -m $MARK -o json -v -b kprobe-multi; then
