@@ -14,7 +14,7 @@ use crate::kernel::{btf, kallsyms::Kallsyms, rcu, tracefs};
 use crate::output::{aggregate::Aggregate, json::Json, Output};
 use crate::reader::Reader;
 use anyhow::{bail, Context, Result};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -89,10 +89,11 @@ fn set_libbpf_logging(verbose: bool) {
 
 fn read_kernel_facts(tracefs: &Path) -> Result<KernelFacts> {
     let btf_dir = std::env::var_os(btf::BTF_DIR_ENV).unwrap_or_else(|| "/sys/kernel/btf".into());
-    // Three independent reads, each a large part of start-up (the kernel
-    // formats kallsyms and the traceable functions on every read): overlap them.
+    // Three independent reads, each a large part of start-up under emulation
+    // (the kernel formats kallsyms and the traceable functions on every
+    // read): overlap them.
     let (types, kallsyms, filter_funcs) = std::thread::scope(|s| {
-        let kallsyms = s.spawn(Kallsyms::read);
+        let kallsyms = s.spawn(Kallsyms::read_text);
         let filter_funcs = s.spawn(|| tracefs::FilterFunctions::read(tracefs));
         let types = btf::read_skb_types(Path::new(&btf_dir));
         let kallsyms = kallsyms.join().expect("kallsyms reader thread");
@@ -104,6 +105,8 @@ fn read_kernel_facts(tracefs: &Path) -> Result<KernelFacts> {
     });
     let types = types?;
     let kallsyms = kallsyms.context("cannot read /proc/kallsyms")?;
+    let skb_names: HashSet<&str> = types.funcs.iter().map(|f| f.name.as_str()).collect();
+    let kallsyms = Kallsyms::parse_wanted(&kallsyms, |name| skb_names.contains(name));
     if kallsyms.addresses_hidden() {
         bail!("/proc/kallsyms shows no addresses; run as root with kernel.kptr_restrict < 2");
     }

