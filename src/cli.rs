@@ -92,8 +92,8 @@ pub struct Cli {
     #[arg(long)]
     pub no_set_rlimit: bool,
 
-    /// Do not expedite RCU grace periods while attaching and detaching
-    /// (ipft sets /sys/kernel/rcu_expedited for those moments only)
+    /// Do not expedite RCU grace periods while detaching kprobes
+    /// (ipft sets /sys/kernel/rcu_expedited for that moment only)
     #[arg(long)]
     pub no_rcu_expedite: bool,
 

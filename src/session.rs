@@ -53,8 +53,6 @@ pub fn run(cli: Cli) -> Result<()> {
     if cli.list {
         return list(&found);
     }
-    let expedite = backend.expedite_rcu() && !cli.no_rcu_expedite;
-    let attach_phase = rcu::expedite(expedite, cli.verbose, "attach");
     let Some(mark) = cli.mark else {
         bail!("no mark given: say which packets to trace with -m/--mark (e.g. -m 0xdeadbeef), or use -l to list functions");
     };
@@ -73,7 +71,6 @@ pub fn run(cli: Cli) -> Result<()> {
         &facts.drop_reasons,
         extension.as_ref(),
         mark,
-        attach_phase,
     )
 }
 
@@ -277,7 +274,6 @@ fn trace<'t>(
     drop_reasons: &'t HashMap<u64, String>,
     extension: Option<&'t Extension>,
     mark: u32,
-    attach_phase: Option<rcu::Expedited>,
 ) -> Result<()> {
     if !cli.no_set_rlimit {
         raise_rlimits(cli.verbose);
@@ -334,11 +330,14 @@ fn trace<'t>(
     }
     if attached.interrupted {
         eprintln!("Interrupted while attaching; detaching.");
+        let _fast = rcu::expedite(
+            backend.expedite_rcu() && !cli.no_rcu_expedite,
+            cli.verbose,
+            "detach",
+        );
         backend::detach(attached.links);
         return Ok(());
     }
-    // Tracing runs with the system's own RCU setting.
-    drop(attach_phase);
     if attached.attached == 0 {
         let why = attached.refused.first().map(|(f, w)| format!("{f}: {w}"));
         bail!(

@@ -51,7 +51,7 @@ impl Backend for Kprobe {
 
     fn expedite_rcu(&self) -> bool {
         // Each kprobe's removal waits for RCU grace periods under a global
-        // mutex: 1,472 kprobes detached in 25.1 s instead of 33.9 s.
+        // mutex: 1,472 kprobes detached in ~26 s instead of ~33 s.
         true
     }
 

@@ -110,9 +110,9 @@ pub trait Backend {
         Ok(())
     }
     /// Whether expedited RCU grace periods (see [`crate::kernel::rcu`])
-    /// shorten this backend's attach and detach. Measured per backend: they
-    /// do for kprobes; fentry trampolines wait on RCU-tasks grace periods,
-    /// and there they made detach slower.
+    /// shorten this backend's detach. Measured per backend: they do for
+    /// kprobes; fentry trampolines wait on RCU-tasks grace periods, and
+    /// there they made detach slower.
     fn expedite_rcu(&self) -> bool {
         false
     }
