@@ -136,11 +136,16 @@ if start_ipft agg -m 0xbeef --mask 0xffff -o aggregate -r "$SUBSET" && start_ipf
 	stop_ipft aggjson
 fi
 
-# Flood: a marked ping flood with a deliberately small buffer, then with
-# the default one; lost events are counted, memory stays bounded.
+# Flood: a marked ping flood with a deliberately small buffer that the
+# reader drains only on its 100 ms poll (no wakeups: a one-page ring holds
+# about a hundred events, the flood makes thousands in 100 ms, so it must
+# lose), then with the default buffer and wakeups; lost events are counted,
+# memory stays bounded.
 for pages in 1 8; do
 	name=flood_$pages
-	if start_ipft $name -m $MARK -v --perf-page-count $pages -r "$SUBSET"; then
+	starve=
+	[ $pages = 1 ] && starve="--perf-wakeup-events 1000000"
+	if start_ipft $name -m $MARK -v --perf-page-count $pages $starve -r "$SUBSET"; then
 		timeout 300 ip netns exec a ping -f -c 20000 10.0.0.2 > "$OUT/$name.ping" 2>&1
 		stop_ipft $name
 	fi
