@@ -93,38 +93,48 @@ mod tests {
     /// The switch ipft turned on is process-wide: one test at a time.
     static SERIAL: Mutex<()> = Mutex::new(());
 
-    #[test]
-    fn turns_on_and_restores() {
-        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    /// A stand-in switch holding `value`, for one test at a time.
+    fn switch(
+        value: &str,
+    ) -> (
+        std::sync::MutexGuard<'static, ()>,
+        tempfile::TempDir,
+        PathBuf,
+    ) {
+        let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("rcu_expedited");
-        std::fs::write(&path, "0\n").unwrap();
+        std::fs::write(&path, value).unwrap();
+        (serial, dir, path)
+    }
+
+    fn value(path: &Path) -> String {
+        std::fs::read_to_string(path).unwrap()
+    }
+
+    #[test]
+    fn turns_on_and_restores() {
+        let (_serial, _dir, path) = switch("0\n");
         let guard = Expedited::begin(&path).unwrap();
         assert!(guard.is_some());
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "1");
+        assert_eq!(value(&path), "1");
         drop(guard);
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "0");
+        assert_eq!(value(&path), "0");
     }
 
     #[test]
     fn leaves_a_switch_already_on() {
-        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("rcu_expedited");
-        std::fs::write(&path, "1\n").unwrap();
+        let (_serial, _dir, path) = switch("1\n");
         assert!(Expedited::begin(&path).unwrap().is_none());
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "1\n");
+        assert_eq!(value(&path), "1\n");
     }
 
     #[test]
     fn signal_path_restores() {
-        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("rcu_expedited");
-        std::fs::write(&path, "0").unwrap();
+        let (_serial, _dir, path) = switch("0");
         let guard = Expedited::begin(&path).unwrap().unwrap();
         restore();
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "0");
+        assert_eq!(value(&path), "0");
         std::mem::forget(guard);
     }
 
