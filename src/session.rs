@@ -330,12 +330,7 @@ fn trace<'t>(
     }
     if attached.interrupted {
         eprintln!("Interrupted while attaching; detaching.");
-        let _fast = rcu::expedite(
-            backend.expedite_rcu() && !cli.no_rcu_expedite,
-            cli.verbose,
-            "detach",
-        );
-        backend::detach(attached.links);
+        detach(cli, backend, attached.links);
         return Ok(());
     }
     if attached.attached == 0 {
@@ -386,12 +381,9 @@ fn trace<'t>(
     let (per_cpu, reader_lost) = reader.lost()?;
     let lost: u64 = per_cpu.iter().sum::<u64>() + reader_lost;
 
-    let expedite = backend.expedite_rcu() && !cli.no_rcu_expedite;
-    let detach_phase = rcu::expedite(expedite, cli.verbose, "detach");
-    let detach = backend::detach(attached.links);
-    drop(detach_phase);
+    let detach_time = detach(cli, backend, attached.links);
     if cli.verbose {
-        eprintln!("detach: {:.2}s (wall)", detach.as_secs_f64());
+        eprintln!("detach: {:.2}s (wall)", detach_time.as_secs_f64());
         eprintln!("lost per CPU: {per_cpu:?}, lost by the reader: {reader_lost}");
         eprintln!("peak memory (RSS): {} KiB", peak_rss_kib());
     }
@@ -413,6 +405,14 @@ fn trace<'t>(
         eprintln!("{} events received, 0 lost", out.count());
     }
     Ok(())
+}
+
+/// Detaches every link, with expedited RCU grace periods where they help
+/// the backend (unless --no-rcu-expedite); returns the wall time.
+fn detach(cli: &Cli, backend: &dyn Backend, links: Vec<backend::Attachment>) -> Duration {
+    let _expedited =
+        rcu::expedite_detach(backend.expedite_rcu() && !cli.no_rcu_expedite, cli.verbose);
+    backend::detach(links)
 }
 
 /// Peak resident memory of this process.

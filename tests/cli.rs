@@ -4,20 +4,32 @@
 use std::process::{Command, Output};
 
 fn ipft(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ipft"))
-        .args(args)
-        .output()
-        .expect("run ipft")
+    ipft_env(args, &[])
+}
+
+/// Runs ipft with extra environment.
+fn ipft_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ipft"));
+    cmd.args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run ipft")
 }
 
 /// Asserts a failure with exactly one line on stderr containing every `needle`.
 fn assert_one_line_error(args: &[&str], needles: &[&str]) {
-    let out = ipft(args);
+    assert_one_line_failure(&ipft(args), &format!("{args:?}"), needles);
+}
+
+/// Asserts that `out` (of the run described by `what`) failed with exactly
+/// one line on stderr containing every `needle`.
+fn assert_one_line_failure(out: &Output, what: &str, needles: &[&str]) {
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{args:?} succeeded");
-    assert_eq!(err.trim_end().lines().count(), 1, "{args:?} stderr:\n{err}");
+    assert!(!out.status.success(), "{what} succeeded: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{what} stderr:\n{err}");
     for n in needles {
-        assert!(err.contains(n), "{args:?}: {err:?} lacks {n:?}");
+        assert!(err.contains(n), "{what}: {err:?} lacks {n:?}");
     }
 }
 
@@ -156,43 +168,35 @@ fn two_extensions_are_refused() {
     );
 }
 
-/// Runs ipft as root with extra environment; root is needed to get past
-/// the privilege check to the kernel facts.
-fn ipft_env(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ipft"));
-    cmd.args(args);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("run ipft")
-}
-
-fn assert_one_line_failure(out: &Output, needles: &[&str]) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "succeeded: {err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
-    for n in needles {
-        assert!(err.contains(n), "{err:?} lacks {n:?}");
-    }
-}
-
 #[test]
 #[ignore = "needs root; run with --include-ignored"]
 fn missing_kernel_btf_is_explained() {
     let out = ipft_env(&["-l"], &[("IPFT_BTF_DIR", "/nonexistent/btf")]);
-    assert_one_line_failure(&out, &["/nonexistent/btf/vmlinux", "CONFIG_DEBUG_INFO_BTF"]);
+    assert_one_line_failure(
+        &out,
+        "-l with IPFT_BTF_DIR=/nonexistent/btf",
+        &["/nonexistent/btf/vmlinux", "CONFIG_DEBUG_INFO_BTF"],
+    );
     // A directory whose vmlinux is not BTF.
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("vmlinux"), b"not BTF").unwrap();
     let out = ipft_env(&["-l"], &[("IPFT_BTF_DIR", dir.path().to_str().unwrap())]);
-    assert_one_line_failure(&out, &["cannot read kernel BTF"]);
+    assert_one_line_failure(
+        &out,
+        "-l with a non-BTF vmlinux",
+        &["cannot read kernel BTF"],
+    );
 }
 
 #[test]
 #[ignore = "needs root; run with --include-ignored"]
 fn missing_tracefs_is_explained() {
     let out = ipft_env(&["-l"], &[("IPFT_TRACEFS", "/nonexistent/tracing")]);
-    assert_one_line_failure(&out, &["tracefs not found at /nonexistent/tracing"]);
+    assert_one_line_failure(
+        &out,
+        "-l with IPFT_TRACEFS=/nonexistent/tracing",
+        &["tracefs not found at /nonexistent/tracing"],
+    );
 }
 
 #[test]
@@ -202,6 +206,8 @@ fn unsupported_backend_names_the_missing_feature() {
     if std::path::Path::new("/sys/kernel/tracing/kprobe_events").exists() {
         return;
     }
-    let out = ipft_env(&["-m", "1", "-b", "kprobe"], &[]);
-    assert_one_line_failure(&out, &["backend kprobe", "CONFIG_KPROBES"]);
+    assert_one_line_error(
+        &["-m", "1", "-b", "kprobe"],
+        &["backend kprobe", "CONFIG_KPROBES"],
+    );
 }

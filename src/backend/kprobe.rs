@@ -45,10 +45,6 @@ impl Backend for Kprobe {
         Ok(())
     }
 
-    fn check(&self, tracefs: &Path, _sample: &Target) -> Result<()> {
-        self.requirement(tracefs)
-    }
-
     fn expedite_rcu(&self) -> bool {
         // Each kprobe's removal waits for RCU grace periods under a global
         // mutex: 1,472 kprobes detached in ~26 s instead of ~33 s.

@@ -100,10 +100,13 @@ pub trait Backend {
     /// Attaches the loaded object's programs to every target, stopping early
     /// when `stop` becomes true.
     fn attach(&self, obj: &Object, targets: &[Target], stop: &AtomicBool) -> Result<Attached>;
-    /// Whether the running kernel can serve this backend: a one-line error
-    /// naming the missing kernel feature when it cannot. `sample` is a
-    /// target to try attaching to, where trying is the only way to know.
-    fn check(&self, tracefs: &Path, sample: &Target) -> Result<()>;
+    /// Whether the running kernel can serve this backend, beyond
+    /// [`Backend::requirement`] (checked first): a one-line error naming the
+    /// missing kernel feature when it cannot. `sample` is a target to try
+    /// attaching to, where trying is the only way to know.
+    fn check(&self, _tracefs: &Path, _sample: &Target) -> Result<()> {
+        Ok(())
+    }
     /// A kernel feature the backend needs, checked without any target (so
     /// that a kernel lacking it is named even when nothing can be attached).
     fn requirement(&self, _tracefs: &Path) -> Result<()> {

@@ -22,18 +22,17 @@ use std::sync::Mutex;
 /// The kernel's switch.
 pub const RCU_EXPEDITED: &str = "/sys/kernel/rcu_expedited";
 
-/// The switch ipft turned on and must turn off again, for the signal path.
+/// The switch ipft turned on and must turn off again: what both the guard's
+/// Drop and the signal path undo.
 static TURNED_ON: Mutex<Option<PathBuf>> = Mutex::new(None);
 
 /// Expedited grace periods until dropped.
-pub struct Expedited {
-    path: PathBuf,
-}
+pub struct Expedited(());
 
 impl Expedited {
     /// Turns on expedited grace periods if they are off. None when they were
-    /// already on (nothing to undo) or the switch cannot be written; the
-    /// reason is returned for `-v`.
+    /// already on (nothing to undo); an error names the switch that cannot be
+    /// read or written, for `-v`.
     pub fn begin(path: &Path) -> Result<Option<Expedited>, String> {
         let current = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
@@ -42,44 +41,46 @@ impl Expedited {
         }
         std::fs::write(path, "1").map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         *TURNED_ON.lock().unwrap_or_else(|e| e.into_inner()) = Some(path.to_path_buf());
-        Ok(Some(Expedited {
-            path: path.to_path_buf(),
-        }))
+        Ok(Some(Expedited(())))
     }
 }
 
 impl Drop for Expedited {
     fn drop(&mut self) {
-        let _ = std::fs::write(&self.path, "0");
-        *TURNED_ON.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        turn_off(&mut TURNED_ON.lock().unwrap_or_else(|e| e.into_inner()));
     }
 }
 
-/// Puts the switch back if ipft turned it on; for exits that skip `Drop`.
+fn turn_off(turned_on: &mut Option<PathBuf>) {
+    if let Some(path) = turned_on.take() {
+        let _ = std::fs::write(path, "0");
+    }
+}
+
+/// Puts the switch back if ipft turned it on; for exits that skip `Drop`
+/// (a signal handler: it must not wait on the lock).
 pub fn restore() {
-    if let Ok(mut on) = TURNED_ON.try_lock() {
-        if let Some(path) = on.take() {
-            let _ = std::fs::write(path, "0");
-        }
+    if let Ok(mut turned_on) = TURNED_ON.try_lock() {
+        turn_off(&mut turned_on);
     }
 }
 
-/// Expedites grace periods for the scope of the returned guard unless the
-/// user said not to; with `verbose`, says what it did.
-pub fn expedite(enabled: bool, verbose: bool, phase: &str) -> Option<Expedited> {
+/// Expedites grace periods while detaching, for the scope of the returned
+/// guard, when `enabled`; with `verbose`, says what it did.
+pub fn expedite_detach(enabled: bool, verbose: bool) -> Option<Expedited> {
     if !enabled {
         return None;
     }
     match Expedited::begin(Path::new(RCU_EXPEDITED)) {
         Ok(guard) => {
             if verbose && guard.is_some() {
-                eprintln!("{phase}: expedited RCU grace periods ({RCU_EXPEDITED} = 1 until done)");
+                eprintln!("detach: expedited RCU grace periods ({RCU_EXPEDITED} = 1 until done)");
             }
             guard
         }
         Err(why) => {
             if verbose {
-                eprintln!("{phase}: RCU grace periods not expedited: {why}");
+                eprintln!("detach: RCU grace periods not expedited: {why}");
             }
             None
         }
