@@ -23,8 +23,19 @@ pub struct BpfConfig {
     pub use_ringbuf: u32,
     pub sample_period: u32,
     pub wakeup_events: u32,
-    pub _pad: u32,
+    /// IPFT_SELECT_* bits of src/bpf/select.bpf.h.
+    pub select: u32,
+    pub netns: u32,
+    pub ifindex: u32,
+    pub track: u32,
+    pub track_at_return: u32,
 }
+
+/// Selector bits of `BpfConfig::select` (src/bpf/select.bpf.h).
+pub const SELECT_MARK: u32 = 1 << 0;
+pub const SELECT_NETNS: u32 = 1 << 1;
+pub const SELECT_IFINDEX: u32 = 1 << 2;
+pub const SELECT_PCAP: u32 = 1 << 3;
 
 impl BpfConfig {
     pub fn as_bytes(&self) -> &[u8] {

@@ -12,10 +12,15 @@ use std::path::PathBuf;
 #[command(
     name = "ipft",
     version,
-    about = "Trace the journey of marked packets through the Linux kernel",
-    after_help = "Example:\n  sudo ipft -m 0xdeadbeef\n  sudo iptables -t raw -A OUTPUT -d 10.0.0.2 -j MARK --set-mark 0xdeadbeef\n  ping 10.0.0.2   # then Ctrl-C ipft"
+    about = "Trace the journey of packets through the Linux kernel",
+    after_help = "Examples:\n  sudo ipft 'host 10.0.0.2 and icmp'     # then ping 10.0.0.2, Ctrl-C ipft\n  sudo ipft -b kprobe tcp port 443\n  sudo ipft -m 0xdeadbeef                # packets marked by iptables/nft\n  sudo ipft --filter-netns /run/netns/b --filter-ifname vb"
 )]
 pub struct Cli {
+    /// pcap-filter expression selecting the packets to trace, in tcpdump syntax
+    /// (words are joined with spaces); needs libpcap at run time
+    #[arg(value_name = "EXPRESSION")]
+    pub expression: Vec<String>,
+
     /// Trace packets whose skb->mark matches (decimal, 0x hex or 0 octal)
     #[arg(short = 'm', long, value_name = "NUM", value_parser = parse_u32)]
     pub mark: Option<u32>,
@@ -23,6 +28,30 @@ pub struct Cli {
     /// Compare only these bits of the mark: (skb->mark & mask) == (mark & mask)
     #[arg(long, value_name = "NUM", value_parser = parse_u32, default_value = "0xffffffff")]
     pub mask: u32,
+
+    /// Trace packets in this network namespace: an inode number, or a path
+    /// such as /proc/PID/ns/net or /run/netns/NAME
+    #[arg(long, value_name = "NETNS")]
+    pub filter_netns: Option<String>,
+
+    /// Trace packets on this device (resolved in --filter-netns, else in
+    /// ipft's own namespace)
+    #[arg(long, value_name = "NAME")]
+    pub filter_ifname: Option<String>,
+
+    /// Do not follow selected packets: every event must match the selectors
+    /// itself, and the packet id is the skb's address (ipftrace2's behaviour)
+    #[arg(long)]
+    pub no_track: bool,
+
+    /// Packets tracked at once, at most (more are counted and reported)
+    #[arg(long, value_name = "N", value_parser = parse_positive, default_value = "65536")]
+    pub track_max: u32,
+
+    /// Forget a tracked packet not seen for this many seconds (counted and
+    /// reported)
+    #[arg(long, value_name = "SECONDS", value_parser = parse_positive, default_value = "10")]
+    pub track_timeout: u32,
 
     /// How to attach (default: the best the kernel supports)
     #[arg(short = 'b', long, value_enum, value_name = "BACKEND")]

@@ -8,8 +8,11 @@ pub const DATA_LEN: usize = 64;
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Event {
-    /// Address of the skb.
+    /// The packet's id: unique in a run while tracking, else (--no-track)
+    /// the skb's address.
     pub packet_id: u64,
+    /// Address of the skb.
+    pub skb: u64,
     /// bpf_ktime_get_ns() at the probe.
     pub tstamp: u64,
     /// Address of the traced function as the kernel reported it.
@@ -63,6 +66,7 @@ mod tests {
             .collect();
         let expected = [
             ("packet_id", offset_of!(Event, packet_id)),
+            ("skb", offset_of!(Event, skb)),
             ("tstamp", offset_of!(Event, tstamp)),
             ("faddr", offset_of!(Event, faddr)),
             ("retval", offset_of!(Event, retval)),
@@ -79,11 +83,13 @@ mod tests {
     #[test]
     fn decodes_bytes() {
         let mut bytes = vec![0u8; Event::SIZE];
-        bytes[0..8].copy_from_slice(&0xffff888012345678u64.to_ne_bytes());
-        bytes[32..36].copy_from_slice(&3u32.to_ne_bytes());
-        bytes[36] = 1;
+        bytes[0..8].copy_from_slice(&7u64.to_ne_bytes());
+        bytes[8..16].copy_from_slice(&0xffff888012345678u64.to_ne_bytes());
+        bytes[40..44].copy_from_slice(&3u32.to_ne_bytes());
+        bytes[44] = 1;
         let e = Event::from_bytes(&bytes).unwrap();
-        assert_eq!(e.packet_id, 0xffff888012345678);
+        assert_eq!(e.skb, 0xffff888012345678);
+        assert_eq!(e.packet_id, 7);
         assert_eq!(e.processor_id, 3);
         assert_eq!(e.is_return, 1);
         assert!(Event::from_bytes(&bytes[..10]).is_none());

@@ -10,13 +10,16 @@ mod decode;
 mod discovery;
 mod event;
 mod extension;
+mod filter;
 mod graph;
 mod kernel;
 mod output;
 mod progress;
 mod reader;
+mod select;
 mod session;
 mod symbols;
+mod track;
 
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::Parser;
@@ -49,7 +52,12 @@ fn main() -> ExitCode {
         Err(e) => {
             let msg = format!("{e:#}").replace('\n', " ");
             eprintln!("ipft: {msg}");
-            ExitCode::FAILURE
+            // A selector that cannot be used is a bad command-line value.
+            if e.downcast_ref::<select::BadSelector>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

@@ -8,11 +8,13 @@
 use crate::backend::{self, Backend, LoadOptions};
 use crate::cli::{Cli, OutputKind, TracerKind};
 use crate::decode::Decoder;
-use crate::discovery::{Discovery, KernelFacts, NameFilter};
+use crate::discovery::{Discovery, KernelFacts, NameFilter, Target};
 use crate::extension::{templates, Extension};
 use crate::kernel::{btf, kallsyms::Kallsyms, rcu, tracefs};
 use crate::output::{aggregate::Aggregate, json::Json, Output};
 use crate::reader::Reader;
+use crate::select::Selection;
+use crate::track;
 use anyhow::{bail, Context, Result};
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
@@ -33,6 +35,12 @@ pub fn run(cli: Cli) -> Result<()> {
         bail!("ipft must run as root (it reads kernel symbols and loads BPF programs); try `sudo ipft ...`");
     }
     set_libbpf_logging(cli.verbose);
+    // Selectors are checked before anything is read or attached.
+    let selection = if cli.list {
+        None
+    } else {
+        Some(Selection::from_cli(&cli)?)
+    };
     let tracefs = tracefs::find_or_mount()?;
     let filter = NameFilter {
         regex: cli.regex.clone(),
@@ -50,11 +58,8 @@ pub fn run(cli: Cli) -> Result<()> {
         );
         report_discovery(&facts, &found, backend.max_positions());
     }
-    if cli.list {
+    let Some(selection) = selection else {
         return list(&found);
-    }
-    let Some(mark) = cli.mark else {
-        bail!("no mark given: say which packets to trace with -m/--mark (e.g. -m 0xdeadbeef), or use -l to list functions");
     };
     if found.targets.is_empty() {
         bail!("no function to trace: -r/--module-regex matched none of the kernel's skb functions (see ipft -l)");
@@ -64,13 +69,37 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(path) => Some(Extension::load(path)?),
         None => None,
     };
+    if let Some(note) = selection.pcap.as_ref().and_then(|f| f.l3_note.as_ref()) {
+        eprintln!("note: {note}");
+    }
+    let all = backend.discover(&facts, &NameFilter::default());
+    let plan = if cli.no_track {
+        track::Plan::default()
+    } else {
+        track::Plan::new(&found.targets, &all.targets)
+    };
+    if cli.verbose && !cli.no_track {
+        eprintln!(
+            "tracking: {} functions change how packets are followed, {} attached for that only{}",
+            plan.actions.len() / 2,
+            plan.extra.len(),
+            if plan.missing.is_empty() {
+                String::new()
+            } else {
+                format!("; not attachable here: {}", plan.missing.join(", "))
+            }
+        );
+    }
+    let mut targets = found.targets.clone();
+    targets.extend(plan.extra.iter().cloned());
     trace(
         &cli,
         backend.as_ref(),
-        &found,
+        &targets,
         &facts.drop_reasons,
         extension.as_ref(),
-        mark,
+        &selection,
+        &plan,
     )
 }
 
@@ -270,10 +299,11 @@ fn raise_rlimits(verbose: bool) {
 fn trace<'t>(
     cli: &Cli,
     backend: &dyn Backend,
-    found: &'t Discovery,
+    targets: &'t [Target],
     drop_reasons: &'t HashMap<u64, String>,
     extension: Option<&'t Extension>,
-    mark: u32,
+    selection: &Selection,
+    plan: &track::Plan,
 ) -> Result<()> {
     if !cli.no_set_rlimit {
         raise_rlimits(cli.verbose);
@@ -291,23 +321,32 @@ fn trace<'t>(
     install_signal_handler(stop.clone())?;
 
     let use_ringbuf = backend::kernel_has_ringbuf();
+    let (mark, mask) = selection.mark.unwrap_or((0, 0));
     let opts = LoadOptions {
         mark,
-        mask: cli.mask,
+        mask,
+        select: selection.bits(),
+        netns: selection.netns.unwrap_or(0),
+        ifindex: selection.ifindex.unwrap_or(0),
+        track: !cli.no_track,
+        track_max: cli.track_max,
         page_count: cli.perf_page_count,
         sample_period: cli.perf_sample_period,
         wakeup_events: cli.perf_wakeup_events,
     };
     let none = Extension::none();
     let loading = Instant::now();
-    let obj = backend::load(
+    let progs = backend::load(
         backend,
-        &found.targets,
+        targets,
         &opts,
         use_ringbuf,
         extension.unwrap_or(&none),
+        selection.pcap.as_ref(),
     )?;
-    let reader = Reader::new(&obj, cli.perf_page_count, use_ringbuf)?;
+    let obj = progs.obj();
+    plan.install(obj)?;
+    let reader = Reader::new(obj, cli.perf_page_count, use_ringbuf)?;
     if cli.verbose {
         eprintln!(
             "load: BPF object linked and loaded in {:.2}s",
@@ -315,7 +354,7 @@ fn trace<'t>(
         );
     }
 
-    let attached = backend.attach(&obj, &found.targets, &stop)?;
+    let attached = backend.attach(&progs, targets, &stop)?;
     if cli.verbose {
         eprintln!(
             "attach: backend {}, {} functions attached, {} refused by the kernel, in {:.2}s (wall)",
@@ -340,16 +379,24 @@ fn trace<'t>(
             why.unwrap_or_default()
         );
     }
+    let expiry = if cli.no_track {
+        None
+    } else {
+        Some(track::Expiry::start(
+            obj,
+            Duration::from_secs(cli.track_timeout.into()),
+        )?)
+    };
     eprintln!("Trace ready!");
     if cli.enable_probe_server {
         start_probe_server(cli.probe_server_port)?;
     }
 
     let graph = cli.tracer == TracerKind::FunctionGraph;
-    let decoder = Decoder::new(&found.targets, drop_reasons, extension);
+    let decoder = Decoder::new(targets, drop_reasons, extension);
     let stdout = std::io::stdout();
     let mut out: Box<dyn Output<'t> + 't> = match cli.output {
-        OutputKind::Aggregate => Box::new(Aggregate::new(stdout.lock(), graph)),
+        OutputKind::Aggregate => Box::new(Aggregate::new(stdout.lock(), graph, cli.no_track)),
         OutputKind::Json => Box::new(Json::new(stdout.lock(), graph)),
     };
     let counter = crate::progress::event_counter();
@@ -380,6 +427,14 @@ fn trace<'t>(
     }
     let (per_cpu, reader_lost) = reader.lost()?;
     let lost: u64 = per_cpu.iter().sum::<u64>() + reader_lost;
+    let tracking = match expiry {
+        Some(expiry) => {
+            let expired = expiry.expired();
+            drop(expiry);
+            Some(track::Stats::read(obj, expired)?)
+        }
+        None => None,
+    };
 
     let detach_time = detach(cli, backend, attached.links);
     if cli.verbose {
@@ -393,8 +448,12 @@ fn trace<'t>(
             "events_received": out.count(),
             "events_lost": lost,
             "lost_per_cpu": per_cpu,
+            "tracking": tracking,
         });
         eprintln!("{summary}");
+    }
+    if let Some(stats) = &tracking {
+        eprintln!("{}", stats.summary(cli.track_timeout));
     }
     if lost > 0 {
         eprintln!(

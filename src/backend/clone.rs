@@ -14,6 +14,7 @@ use std::ffi::CString;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
 /// A loaded program's instructions and type, ready to be loaded again.
+#[derive(Clone)]
 pub struct ProgTemplate {
     name: CString,
     prog_type: libbpf_sys::bpf_prog_type,
@@ -53,6 +54,12 @@ impl ProgTemplate {
             attach_type,
             insns,
         }
+    }
+
+    /// The same program with the pcap filter spliced into its placeholders.
+    pub fn spliced(self, filter: &crate::filter::PacketFilter) -> Result<Self> {
+        let insns = crate::filter::splice::splice(&self.insns, filter)?;
+        Ok(ProgTemplate { insns, ..self })
     }
 
     /// fentry, fexit, raw tracepoint...: how a copy is attached.

@@ -11,12 +11,12 @@
 //! (the kprobe backends attach them by address).
 
 use super::clone::{owned, parallel_map, ProgTemplate};
-use super::{Attached, Attachment, Backend};
+use super::{Attached, Attachment, Backend, Programs};
 use crate::cli::BackendKind;
 use crate::discovery::Target;
 use crate::kernel::VMLINUX;
 use anyhow::{bail, Context, Result};
-use libbpf_rs::{Object, OpenObject};
+use libbpf_rs::OpenObject;
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::Path;
@@ -78,14 +78,18 @@ impl Backend for Ftrace {
         )
     }
 
-    fn attach(&self, obj: &Object, targets: &[Target], stop: &AtomicBool) -> Result<Attached> {
+    fn tracks_at_return(&self) -> bool {
+        self.graph
+    }
+
+    fn attach(&self, progs: &Programs, targets: &[Target], stop: &AtomicBool) -> Result<Attached> {
         let start = Instant::now();
         // (position, is fexit) -> the program libbpf loaded for it.
         let mut templates: HashMap<(usize, bool), ProgTemplate> = HashMap::new();
-        for prog in obj.progs() {
+        for prog in progs.obj().progs() {
             if let Some(role) = prog_role(&prog.name().to_string_lossy()) {
                 if (self.graph || !role.1) && targets.iter().any(|t| t.skb_pos == role.0) {
-                    templates.insert(role, ProgTemplate::from_loaded(&prog));
+                    templates.insert(role, progs.template(&prog));
                 }
             }
         }

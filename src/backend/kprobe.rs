@@ -4,12 +4,11 @@
 //! functions that share a name apart.
 
 use super::clone::{owned, parallel_map};
-use super::{Attached, Attachment, Backend};
+use super::{Attached, Attachment, Backend, Programs};
 use crate::cli::BackendKind;
 use crate::discovery::Target;
 use anyhow::{bail, Context, Result};
-use libbpf_rs::Object;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
@@ -51,7 +50,7 @@ impl Backend for Kprobe {
         true
     }
 
-    fn attach(&self, obj: &Object, targets: &[Target], stop: &AtomicBool) -> Result<Attached> {
+    fn attach(&self, progs: &Programs, targets: &[Target], stop: &AtomicBool) -> Result<Attached> {
         let start = std::time::Instant::now();
         // function_graph entries also remember the call for the kretprobe.
         let entry = if self.graph {
@@ -60,9 +59,9 @@ impl Backend for Kprobe {
             "ipft_kprobe_"
         };
         let prog_fds: Vec<RawFd> = (0..POSITIONS)
-            .map(|pos| prog_fd(obj, &format!("{entry}{pos}")))
+            .map(|pos| progs.fd(&format!("{entry}{pos}")))
             .collect::<Result<_>>()?;
-        let ret_fd = prog_fd(obj, "ipft_kretprobe")?;
+        let ret_fd = progs.fd("ipft_kretprobe")?;
         let pmu = KprobePmu::read()?;
         let bar = crate::progress::attach_bar(targets.len() as u64);
         let results = parallel_map(targets, ATTACH_THREADS, stop, &bar, |t| {
@@ -76,13 +75,6 @@ impl Backend for Kprobe {
         bar.finish_and_clear();
         Ok(Attached::from_results(targets, results, start))
     }
-}
-
-fn prog_fd(obj: &Object, name: &str) -> Result<RawFd> {
-    obj.progs()
-        .find(|p| p.name() == name)
-        .map(|p| p.as_fd().as_raw_fd())
-        .with_context(|| format!("BPF program {name} missing from ipft's object"))
 }
 
 /// Kprobes register under one kernel mutex; each attach also spends some time

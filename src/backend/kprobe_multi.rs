@@ -7,13 +7,13 @@
 //! as a whole; when it refuses, the batch is split in halves to find and skip
 //! the functions it will not take.
 
-use super::{Attached, Backend};
+use super::clone::owned;
+use super::{Attached, Backend, Programs};
 use crate::cli::BackendKind;
 use crate::discovery::Target;
-use anyhow::{anyhow, Context, Result};
-use libbpf_rs::{AsRawLibbpf, Link, Object, Program};
+use anyhow::{Context, Result};
+use std::os::fd::{OwnedFd, RawFd};
 use std::path::Path;
-use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
@@ -46,7 +46,7 @@ impl Backend for KprobeMulti {
         )
     }
 
-    fn attach(&self, obj: &Object, targets: &[Target], stop: &AtomicBool) -> Result<Attached> {
+    fn attach(&self, progs: &Programs, targets: &[Target], stop: &AtomicBool) -> Result<Attached> {
         let start = Instant::now();
         let bar = crate::progress::attach_bar(targets.len() as u64);
         let mut attached = Attached {
@@ -66,15 +66,15 @@ impl Backend for KprobeMulti {
             } else {
                 "ipft_kprobe_multi_"
             };
-            let prog = find_prog(obj, &format!("{entry}{pos}"))?;
+            let prog = progs.fd(&format!("{entry}{pos}"))?;
             let batch: Vec<&Target> = targets.iter().filter(|t| t.skb_pos == pos).collect();
             let mut ok_addrs = Vec::new();
-            attach_batch(&prog, &batch, &mut attached, &mut ok_addrs)?;
+            attach_batch(prog, &batch, &mut attached, &mut ok_addrs)?;
             if self.graph && !ok_addrs.is_empty() {
-                let ret = find_prog(obj, "ipft_kretprobe_multi")?;
-                let link = attach_addrs(&ret, &ok_addrs, true)
+                let ret = progs.fd("ipft_kretprobe_multi")?;
+                let link = attach_addrs(ret, &ok_addrs, true)
                     .context("attaching the return probes of function_graph")?;
-                attached.links.push(super::Attachment::Link(link));
+                attached.links.push(super::Attachment::Fd(link));
             }
             bar.inc(batch.len() as u64);
         }
@@ -84,16 +84,10 @@ impl Backend for KprobeMulti {
     }
 }
 
-fn find_prog<'o>(obj: &'o Object, name: &str) -> Result<Program<'o>> {
-    obj.progs()
-        .find(|p| p.name() == name)
-        .with_context(|| format!("BPF program {name} missing from ipft's object"))
-}
-
 /// Attaches `batch` with one link, or splits it when the kernel refuses;
 /// adds the addresses it attached to `ok_addrs`.
 fn attach_batch(
-    prog: &Program,
+    prog: RawFd,
     batch: &[&Target],
     out: &mut Attached,
     ok_addrs: &mut Vec<u64>,
@@ -104,7 +98,7 @@ fn attach_batch(
     let addrs: Vec<u64> = batch.iter().map(|t| t.addr).collect();
     match attach_addrs(prog, &addrs, false) {
         Ok(link) => {
-            out.links.push(super::Attachment::Link(link));
+            out.links.push(super::Attachment::Fd(link));
             out.attached += batch.len();
             ok_addrs.extend(addrs);
         }
@@ -122,23 +116,21 @@ fn attach_batch(
     Ok(())
 }
 
-fn attach_addrs(prog: &Program, addrs: &[u64], retprobe: bool) -> Result<Link> {
-    let opts = libbpf_sys::bpf_kprobe_multi_opts {
-        sz: std::mem::size_of::<libbpf_sys::bpf_kprobe_multi_opts>() as _,
-        addrs: addrs.as_ptr() as *const _,
-        cnt: addrs.len() as _,
-        retprobe,
+/// One multi-kprobe link of program `prog` on every address in `addrs`.
+fn attach_addrs(prog: RawFd, addrs: &[u64], retprobe: bool) -> Result<OwnedFd> {
+    let mut opts = libbpf_sys::bpf_link_create_opts {
+        sz: std::mem::size_of::<libbpf_sys::bpf_link_create_opts>() as _,
         ..Default::default()
     };
-    // SAFETY: prog is loaded; opts points at `addrs`, alive for the call.
-    let ptr = unsafe {
-        libbpf_sys::bpf_program__attach_kprobe_multi_opts(
-            prog.as_libbpf_object().as_ptr(),
-            std::ptr::null(),
-            &opts,
-        )
+    opts.__bindgen_anon_1.kprobe_multi.flags = if retprobe {
+        libbpf_sys::BPF_F_KPROBE_MULTI_RETURN
+    } else {
+        0
     };
-    let ptr = NonNull::new(ptr).ok_or_else(|| anyhow!(std::io::Error::last_os_error()))?;
-    // SAFETY: a valid link from libbpf, now owned by us.
-    Ok(unsafe { Link::from_ptr(ptr) })
+    opts.__bindgen_anon_1.kprobe_multi.cnt = addrs.len() as _;
+    opts.__bindgen_anon_1.kprobe_multi.addrs = addrs.as_ptr() as *const _;
+    // SAFETY: a loaded program; opts points at `addrs`, alive for the call.
+    owned(unsafe {
+        libbpf_sys::bpf_link_create(prog, 0, libbpf_sys::BPF_TRACE_KPROBE_MULTI, &opts)
+    })
 }

@@ -15,9 +15,12 @@ use crate::bpf::BpfConfig;
 use crate::cli::BackendKind;
 use crate::discovery::{Discovery, KernelFacts, NameFilter, Target};
 use crate::extension::Extension;
+use crate::filter::PacketFilter;
 use anyhow::{bail, Context, Result};
+use clone::ProgTemplate;
 use libbpf_rs::{Link, Object, ObjectBuilder, OpenObject};
-use std::os::fd::OwnedFd;
+use std::collections::HashMap;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
@@ -27,6 +30,16 @@ use std::time::Duration;
 pub struct LoadOptions {
     pub mark: u32,
     pub mask: u32,
+    /// IPFT_SELECT_* bits: which selectors the programs check.
+    pub select: u32,
+    /// Network namespace inode (with SELECT_NETNS).
+    pub netns: u32,
+    /// Device index (with SELECT_IFINDEX).
+    pub ifindex: u32,
+    /// Follow selected packets (src/bpf/track.bpf.h).
+    pub track: bool,
+    /// Entries of the tracking map.
+    pub track_max: u32,
     /// Event buffer pages per CPU.
     pub page_count: u32,
     /// Emit one matching event in this many.
@@ -97,9 +110,14 @@ pub trait Backend {
     fn prepare(&self, _open: &mut OpenObject, _targets: &[Target]) -> Result<()> {
         Ok(())
     }
-    /// Attaches the loaded object's programs to every target, stopping early
-    /// when `stop` becomes true.
-    fn attach(&self, obj: &Object, targets: &[Target], stop: &AtomicBool) -> Result<Attached>;
+    /// Attaches the loaded programs to every target, stopping early when
+    /// `stop` becomes true.
+    fn attach(&self, progs: &Programs, targets: &[Target], stop: &AtomicBool) -> Result<Attached>;
+    /// Whether tracking acts at returns rather than entries: fexit still
+    /// sees the skb, so a free is applied after the function's last event.
+    fn tracks_at_return(&self) -> bool {
+        false
+    }
     /// Whether the running kernel can serve this backend, beyond
     /// [`Backend::requirement`] (checked first): a one-line error naming the
     /// missing kernel feature when it cannot. `sample` is a target to try
@@ -157,38 +175,117 @@ pub fn kernel_has_ringbuf() -> bool {
     }
 }
 
+/// The loaded object, and the programs backends attach: libbpf's own, or,
+/// with a pcap-filter expression, copies with the translated filter spliced
+/// in (src/filter/splice.rs). Backends take every program from here, so the
+/// filter reaches every backend the same way.
+pub struct Programs {
+    obj: Object,
+    /// Program name -> its final instructions with the filter spliced in.
+    spliced: HashMap<String, ProgTemplate>,
+    /// Program name -> the loaded spliced copy (kprobe programs, which are
+    /// attached as they are; tracing and raw tracepoint programs are loaded
+    /// per target from their template).
+    copies: HashMap<String, OwnedFd>,
+}
+
+impl Programs {
+    fn new(obj: Object, filter: Option<&PacketFilter>) -> Result<Self> {
+        let mut progs = Programs {
+            obj,
+            spliced: HashMap::new(),
+            copies: HashMap::new(),
+        };
+        let Some(filter) = filter else {
+            return Ok(progs);
+        };
+        for prog in progs.obj.progs() {
+            if prog.as_fd().as_raw_fd() < 0 {
+                continue; // not loaded (autoload off)
+            }
+            let name = prog.name().to_string_lossy().into_owned();
+            let template = ProgTemplate::from_loaded(&prog).spliced(filter)?;
+            if prog.prog_type() == libbpf_rs::ProgramType::Kprobe {
+                let fd = template.load(None, 0, None).map_err(|e| {
+                    anyhow::anyhow!("the kernel refused program {name} with the filter expression spliced in: {e:#}")
+                })?;
+                progs.copies.insert(name.clone(), fd);
+            }
+            progs.spliced.insert(name, template);
+        }
+        Ok(progs)
+    }
+
+    pub fn obj(&self) -> &Object {
+        &self.obj
+    }
+
+    /// The descriptor of the program to attach under `name`.
+    pub fn fd(&self, name: &str) -> Result<RawFd> {
+        if let Some(fd) = self.copies.get(name) {
+            return Ok(fd.as_raw_fd());
+        }
+        self.obj
+            .progs()
+            .find(|p| p.name() == name)
+            .map(|p| p.as_fd().as_raw_fd())
+            .with_context(|| format!("BPF program {name} missing from ipft's object"))
+    }
+
+    /// The final instructions of the loaded program `prog`, to load copies of.
+    pub fn template(&self, prog: &libbpf_rs::Program) -> ProgTemplate {
+        let name = prog.name().to_string_lossy();
+        match self.spliced.get(name.as_ref()) {
+            Some(t) => t.clone(),
+            None => ProgTemplate::from_loaded(prog),
+        }
+    }
+}
+
 /// Opens `bytes`, writes the configuration into .rodata, sizes the event
-/// buffer, picks ring buffer or perf buffer, and loads it into the kernel.
-/// `use_ringbuf` comes from [`kernel_has_ringbuf`]; the reader must agree.
-/// The extension's module is linked into the object first.
+/// buffer and the tracking map, picks ring buffer or perf buffer, and loads
+/// it into the kernel. `use_ringbuf` comes from [`kernel_has_ringbuf`]; the
+/// reader must agree. The extension's module is linked into the object first;
+/// the pcap filter, if any, is spliced into copies of the loaded programs.
 pub fn load(
     backend: &dyn Backend,
     targets: &[Target],
     opts: &LoadOptions,
     use_ringbuf: bool,
     extension: &Extension,
-) -> Result<Object> {
+    filter: Option<&PacketFilter>,
+) -> Result<Programs> {
     let linked = extension.link(backend.object_bytes())?;
     let mut open = ObjectBuilder::default()
         .open_memory(&linked)
         .context("cannot open ipft's BPF object")?;
-    configure(&mut open, opts, use_ringbuf)?;
+    configure(&mut open, opts, use_ringbuf, backend.tracks_at_return())?;
     backend.prepare(&mut open, targets)?;
-    open.load().map_err(|e| {
+    let obj = open.load().map_err(|e| {
         anyhow::anyhow!(
             "the kernel refused ipft's BPF programs: {e}; run with -v to see the verifier's log"
         )
-    })
+    })?;
+    Programs::new(obj, filter)
 }
 
-fn configure(open: &mut OpenObject, opts: &LoadOptions, use_ringbuf: bool) -> Result<()> {
+fn configure(
+    open: &mut OpenObject,
+    opts: &LoadOptions,
+    use_ringbuf: bool,
+    track_at_return: bool,
+) -> Result<()> {
     let config = BpfConfig {
         mark: opts.mark,
         mask: opts.mask,
         use_ringbuf: use_ringbuf as u32,
         sample_period: opts.sample_period,
         wakeup_events: opts.wakeup_events,
-        _pad: 0,
+        select: opts.select,
+        netns: opts.netns,
+        ifindex: opts.ifindex,
+        track: opts.track as u32,
+        track_at_return: track_at_return as u32,
     };
     let ncpus = libbpf_rs::num_possible_cpus().unwrap_or(1) as u32;
     let page = page_size();
@@ -213,6 +310,8 @@ fn configure(open: &mut OpenObject, opts: &LoadOptions, use_ringbuf: bool) -> Re
             } else {
                 map.set_autocreate(false)?;
             }
+        } else if name == "ipft_tracked" {
+            map.set_max_entries(opts.track_max.max(1))?;
         }
     }
     if !rodata_set {
@@ -230,6 +329,11 @@ pub fn page_size() -> u64 {
 pub const PROBE_OPTIONS: LoadOptions = LoadOptions {
     mark: 0,
     mask: 0,
+    select: crate::bpf::SELECT_MARK,
+    netns: 0,
+    ifindex: 0,
+    track: false,
+    track_max: 1,
     page_count: 1,
     sample_period: 1,
     wakeup_events: 1,
@@ -241,15 +345,16 @@ pub const PROBE_OPTIONS: LoadOptions = LoadOptions {
 pub fn try_on(backend: &dyn Backend, sample: &Target, what: &str, hint: &str) -> Result<()> {
     let name = backend.kind().name();
     let sample = std::slice::from_ref(sample);
-    let obj = load(
+    let progs = load(
         backend,
         sample,
         &PROBE_OPTIONS,
         kernel_has_ringbuf(),
         &Extension::none(),
+        None,
     )
     .map_err(|e| anyhow::anyhow!("backend {name}: the kernel refuses {what} ({e:#}); {hint}"))?;
-    let attached = backend.attach(&obj, sample, &AtomicBool::new(false))?;
+    let attached = backend.attach(&progs, sample, &AtomicBool::new(false))?;
     if attached.attached == 0 {
         let why = attached
             .refused

@@ -12,11 +12,10 @@
 //! the tracepoint's id patched in (see [`super::clone`]).
 
 use super::clone::{owned, parallel_map, ProgTemplate};
-use super::{Attached, Attachment, Backend};
+use super::{Attached, Attachment, Backend, Programs};
 use crate::cli::BackendKind;
 use crate::discovery::{Discovery, KernelFacts, NameFilter, Target};
 use anyhow::{Context, Result};
-use libbpf_rs::Object;
 use std::collections::HashMap;
 use std::ffi::CString;
 use std::os::fd::AsRawFd;
@@ -69,9 +68,10 @@ impl Backend for Tracepoint {
         )
     }
 
-    fn attach(&self, obj: &Object, targets: &[Target], stop: &AtomicBool) -> Result<Attached> {
+    fn attach(&self, progs: &Programs, targets: &[Target], stop: &AtomicBool) -> Result<Attached> {
         let start = Instant::now();
-        let templates: HashMap<usize, ProgTemplate> = obj
+        let templates: HashMap<usize, ProgTemplate> = progs
+            .obj()
             .progs()
             .filter_map(|p| {
                 let key = if *p.name() == *KFREE_SKB_PROG {
@@ -79,7 +79,7 @@ impl Backend for Tracepoint {
                 } else {
                     (0..POSITIONS).find(|&pos| *p.name() == *prog_name(pos))?
                 };
-                Some((key, ProgTemplate::from_loaded(&p)))
+                Some((key, progs.template(&p)))
             })
             .collect();
         let bar = crate::progress::attach_bar(targets.len() as u64);

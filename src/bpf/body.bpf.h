@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * The body every backend's entry program shares: filter on skb->mark, fill
- * one ipft_event, let the extension module add its data, and deliver it to
- * user space, counting every event that could not be delivered.
+ * The body every backend's entry program shares: is the packet tracked, or
+ * does it match the selectors (select.bpf.h, track.bpf.h); fill one
+ * ipft_event, let the extension module add its data, and deliver it to user
+ * space, counting every event that could not be delivered.
  *
  * A backend's entry program only finds the skb (register, argument slot or
  * tracepoint field) and calls ipft_trace().
@@ -25,7 +26,11 @@ struct ipft_config {
 	__u32 use_ringbuf;
 	__u32 sample_period;  /* emit one matching event in this many (1: all) */
 	__u32 wakeup_events;  /* wake the reader every this many events */
-	__u32 _pad;
+	__u32 select;         /* IPFT_SELECT_* (select.bpf.h) */
+	__u32 netns;          /* namespace inode, with IPFT_SELECT_NETNS */
+	__u32 ifindex;        /* with IPFT_SELECT_IFINDEX */
+	__u32 track;          /* follow selected packets (track.bpf.h) */
+	__u32 track_at_return; /* apply tracking actions at returns (fexit) */
 };
 
 const volatile struct ipft_config ipft_config = {
@@ -34,7 +39,15 @@ const volatile struct ipft_config ipft_config = {
 	.use_ringbuf = 1,
 	.sample_period = 1,
 	.wakeup_events = 1,
+	.select = 0,
+	.netns = 0,
+	.ifindex = 0,
+	.track = 1,
+	.track_at_return = 0,
 };
+
+#include "select.bpf.h"
+#include "track.bpf.h"
 
 /* Per-CPU counters behind --perf-sample-period and --perf-wakeup-events. */
 struct ipft_counters {
@@ -73,13 +86,6 @@ struct {
  * links this object with the user's extension, or with null_module.bpf.c. */
 extern int module(void *ctx, struct sk_buff *skb, __u8 *data);
 
-static __always_inline bool ipft_match(struct sk_buff *skb)
-{
-	__u32 mark = BPF_CORE_READ(skb, mark);
-
-	return (mark & ipft_config.mask) == (ipft_config.mark & ipft_config.mask);
-}
-
 static __always_inline void ipft_count_lost(void)
 {
 	__u32 zero = 0;
@@ -114,15 +120,16 @@ static __noinline int ipft_submit(void *ctx, struct ipft_event *ev)
 	return 1;
 }
 
-/* Emits one event for `skb` without looking at its mark. Returns 1 when an
- * event was emitted (the extension module may drop it), else 0. */
-static __always_inline int ipft_emit(void *ctx, struct sk_buff *skb, __u64 faddr, bool is_return,
-				     __u64 retval)
+/* Emits one event for `skb` as packet `id`. Returns 1 when an event was
+ * emitted (the extension module may drop it), else 0. */
+static __always_inline int ipft_emit(void *ctx, struct sk_buff *skb, __u64 id, __u64 faddr,
+				     bool is_return, __u64 retval)
 {
 	struct ipft_event ev;
 
 	__builtin_memset(&ev, 0, sizeof(ev));
-	ev.packet_id = (__u64)skb;
+	ev.packet_id = id;
+	ev.skb = (__u64)skb;
 	ev.tstamp = bpf_ktime_get_ns();
 	ev.faddr = faddr;
 	ev.retval = retval;
@@ -135,13 +142,50 @@ static __always_inline int ipft_emit(void *ctx, struct sk_buff *skb, __u64 faddr
 	return ipft_submit(ctx, &ev);
 }
 
-/* Emits an event when `skb`'s mark matches. Returns 1 when it did. */
-static __always_inline int ipft_trace(void *ctx, struct sk_buff *skb, __u64 faddr, bool is_return,
-				      __u64 retval)
+/* Emits an event when `skb` is tracked or selected; returns the packet id it
+ * was emitted under, 0 when none was. Returns (is_return) never start
+ * tracking a packet. */
+static __always_inline __u64 ipft_trace(void *ctx, struct sk_buff *skb, __u64 faddr,
+					bool is_return, __u64 retval)
 {
-	if (!skb || !ipft_match(skb))
+	__u64 head, id, now;
+	__u32 action;
+
+	if (!skb)
 		return 0;
-	return ipft_emit(ctx, skb, faddr, is_return, retval);
+	if (!ipft_config.track) {
+		/* ipftrace2's way: every event must match; the skb is the id. */
+		if (!ipft_select(skb))
+			return 0;
+		id = (__u64)skb;
+		return ipft_emit(ctx, skb, id, faddr, is_return, retval) ? id : 0;
+	}
+	head = (__u64)BPF_CORE_READ(skb, head);
+	now = bpf_ktime_get_ns();
+	id = ipft_track_lookup(skb, head, now);
+	if (!id) {
+		if (is_return || !ipft_select(skb))
+			return 0;
+		id = ipft_new_id();
+		action = ipft_track_action(faddr);
+		/* A packet first selected where it is being freed is shown,
+		 * but no entry is made for memory that is going away. */
+		if (!(action & (IPFT_TRACK_FREE_HEAD | IPFT_TRACK_FREE_SKB | IPFT_TRACK_END)))
+			ipft_track_insert(head, id, head, now);
+	} else {
+		action = ipft_track_action(faddr);
+	}
+	if (!(action & IPFT_TRACK_SILENT))
+		ipft_emit(ctx, skb, id, faddr, is_return, retval);
+	/* A new buffer is noted at the entry, while skb->head is still the old
+	 * one; frees act after the function's last event: its entry, or its
+	 * return when returns are traced by fexit (which still sees the skb). */
+	if ((action & IPFT_TRACK_NEW_HEAD) && !is_return)
+		ipft_track_apply(skb, head, id, IPFT_TRACK_NEW_HEAD, now);
+	action &= ~IPFT_TRACK_NEW_HEAD;
+	if (action && is_return == (bool)ipft_config.track_at_return)
+		ipft_track_apply(skb, head, id, action, now);
+	return id;
 }
 
 #endif

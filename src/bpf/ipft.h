@@ -9,7 +9,8 @@
 #define IPFT_DATA_LEN 64
 
 struct ipft_event {
-	__u64 packet_id;    /* skb address */
+	__u64 packet_id;    /* tracking id; the skb address with --no-track */
+	__u64 skb;          /* skb address */
 	__u64 tstamp;       /* bpf_ktime_get_ns() */
 	__u64 faddr;        /* traced function's address as the kernel reports it */
 	__u64 retval;       /* return value (returns of the graph tracer) */

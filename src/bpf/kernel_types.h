@@ -25,6 +25,8 @@ typedef _Bool bool;
 
 enum bpf_map_type {
 	BPF_MAP_TYPE_PERF_EVENT_ARRAY = 4,
+	BPF_MAP_TYPE_HASH = 1,
+	BPF_MAP_TYPE_ARRAY = 2,
 	BPF_MAP_TYPE_PERCPU_ARRAY = 6,
 	BPF_MAP_TYPE_LRU_HASH = 9,
 	BPF_MAP_TYPE_RINGBUF = 27,
@@ -54,11 +56,57 @@ struct bpf_raw_tracepoint_args {
 	__u64 args[0];
 };
 
+enum {
+	BPF_NOEXIST = 1,
+};
+
+struct ns_common {
+	unsigned int inum;
+} __attribute__((preserve_access_index));
+
+struct net {
+	struct ns_common ns;
+} __attribute__((preserve_access_index));
+
+typedef struct {
+	struct net *net;
+} possible_net_t;
+
+struct net_device {
+	possible_net_t nd_net;
+	int ifindex;
+	unsigned short type; /* ARPHRD_* */
+} __attribute__((preserve_access_index));
+
+struct sock_common {
+	possible_net_t skc_net;
+} __attribute__((preserve_access_index));
+
+struct sock {
+	struct sock_common __sk_common;
+} __attribute__((preserve_access_index));
+
+typedef struct {
+	int counter;
+} atomic_t;
+
+struct skb_shared_info {
+	atomic_t dataref;
+} __attribute__((preserve_access_index));
+
+/* 64-bit kernels keep tail and end as offsets from head
+ * (NET_SKBUFF_DATA_USES_OFFSET). */
 struct sk_buff {
 	unsigned int len;
 	__u32 mark;
 	unsigned char *head;
 	unsigned char *data;
+	unsigned int tail;
+	unsigned int end;
+	__u16 mac_header;
+	__u16 network_header;
+	struct net_device *dev;
+	struct sock *sk;
 } __attribute__((preserve_access_index));
 
 #define __VMLINUX_H__ /* tells bpf_tracing.h to use the kernel's pt_regs names */

@@ -36,11 +36,17 @@ struct ipft_call_key {
 	__u64 func;
 };
 
+/* The packet a remembered call belongs to. */
+struct ipft_call {
+	__u64 skb;
+	__u64 id;
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
 	__type(key, struct ipft_call_key);
-	__type(value, __u64);
+	__type(value, struct ipft_call);
 } ipft_calls SEC(".maps");
 
 #define IPFT_KPROBE_GRAPH(pos, reg)                                                         \
@@ -50,9 +56,10 @@ struct {
 		struct sk_buff *skb = (struct sk_buff *)ctx->reg;                           \
 		__u64 func = bpf_get_func_ip(ctx);                                          \
 		struct ipft_call_key key = { bpf_get_current_pid_tgid(), ctx->sp, func };   \
-		__u64 packet = (__u64)skb;                                                  \
-		if (ipft_trace(ctx, skb, func, false, 0))                                   \
-			bpf_map_update_elem(&ipft_calls, &key, &packet, BPF_ANY);           \
+		struct ipft_call call = { (__u64)skb, 0 };                                  \
+		call.id = ipft_trace(ctx, skb, func, false, 0);                             \
+		if (call.id)                                                                \
+			bpf_map_update_elem(&ipft_calls, &key, &call, BPF_ANY);             \
 		return 0;                                                                   \
 	}
 
@@ -67,15 +74,16 @@ int IPFT_KRETPROBE_NAME(struct pt_regs *ctx)
 {
 	__u64 func = bpf_get_func_ip(ctx);
 	struct ipft_call_key key = { bpf_get_current_pid_tgid(), ctx->sp - 8, func };
-	__u64 *packet = bpf_map_lookup_elem(&ipft_calls, &key);
-	struct sk_buff *skb;
+	struct ipft_call *call = bpf_map_lookup_elem(&ipft_calls, &key);
+	struct ipft_call found;
 
-	if (!packet)
+	if (!call)
 		return 0;
-	skb = (struct sk_buff *)*packet;
+	found = *call;
 	bpf_map_delete_elem(&ipft_calls, &key);
-	/* The mark is not checked again: the call belonged to a marked packet. */
-	ipft_emit(ctx, skb, func, true, ctx->ax);
+	/* Not selected again: the call belonged to a traced packet, whose skb
+	 * may be gone by now (only its address is reported). */
+	ipft_emit(ctx, (struct sk_buff *)found.skb, found.id, func, true, ctx->ax);
 	return 0;
 }
 

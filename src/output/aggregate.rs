@@ -1,8 +1,9 @@
 //! `-o aggregate`: keeps every event and, at exit, prints one block per
 //! packet (in order of its first event) with its events in timestamp order.
 //!
-//! A packet is identified by its skb address, and the kernel reuses skb
-//! memory. An skb's life ends when its memory is given back
+//! A packet is identified by its packet id. While tracking, ids are never
+//! reused in a run. With --no-track the id is the skb address, and the
+//! kernel reuses skb memory: an skb's life ends when its memory is given back
 //! (`kfree_skbmem`, or `napi_skb_cache_put` for the NAPI cache), so events
 //! after such a call start a new packet even though the address is the same.
 //!
@@ -38,19 +39,23 @@ pub struct Aggregate<'t, W: Write> {
     /// All kept events, gathered at finish.
     events: Vec<Recorded<'t>>,
     graph: bool,
+    /// Ids are skb addresses (--no-track): split packets where memory is freed.
+    split_at_free: bool,
     /// Events seen after MAX_KEPT_EVENTS were kept.
     not_kept: u64,
 }
 
 impl<'t, W: Write> Aggregate<'t, W> {
-    /// `graph`: print calls and returns as a call graph (function_graph).
-    pub fn new(out: W, graph: bool) -> Self {
+    /// `graph`: print calls and returns as a call graph (function_graph);
+    /// `ids_are_skbs`: packet ids are skb addresses, which the kernel reuses.
+    pub fn new(out: W, graph: bool, ids_are_skbs: bool) -> Self {
         Aggregate {
             out,
             chunks: Vec::new(),
             kept: 0,
             events: Vec::new(),
             graph,
+            split_at_free: ids_are_skbs,
             not_kept: 0,
         }
     }
@@ -68,10 +73,10 @@ impl<'t, W: Write> Aggregate<'t, W> {
                 .iter()
                 .position(|(e, _, _)| e.packet_id != id)
                 .unwrap_or(rest.len());
-            if let Some(freed) = rest[..end]
+            let freed = rest[..end]
                 .iter()
-                .position(|(_, f, _)| SKB_MEMORY_FREED.contains(&f.name))
-            {
+                .position(|(_, f, _)| SKB_MEMORY_FREED.contains(&f.name));
+            if let Some(freed) = freed.filter(|_| self.split_at_free) {
                 end = freed + 1;
                 // Returns right after the free close the calls that freed it.
                 while end < rest.len() && rest[end].0.packet_id == id && rest[end].0.is_return != 0
@@ -237,6 +242,7 @@ mod tests {
     fn ev(packet_id: u64, tstamp: u64, cpu: u32) -> Event {
         Event {
             packet_id,
+            skb: packet_id,
             tstamp,
             faddr: 0,
             retval: 0,
@@ -258,7 +264,7 @@ mod tests {
 
     fn render(events: &[(Event, Func<'static>)]) -> String {
         let mut buf = Vec::new();
-        let mut out = Aggregate::new(&mut buf, false);
+        let mut out = Aggregate::new(&mut buf, false, true);
         for (e, func) in events {
             out.on_event(e, *func, Fields::new()).unwrap();
         }
@@ -311,7 +317,7 @@ mod tests {
             e
         };
         let mut buf = Vec::new();
-        let mut out = Aggregate::new(&mut buf, true);
+        let mut out = Aggregate::new(&mut buf, true, true);
         for (e, func) in [
             (ev(1, 1000, 0), ip_rcv),
             (ev(1, 2000, 0), deliver),

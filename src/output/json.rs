@@ -12,6 +12,7 @@ use std::io::Write;
 #[derive(Serialize)]
 struct JsonEvent<'a> {
     packet_id: String,
+    skb: String,
     timestamp: u64,
     processor_id: u32,
     module: &'a str,
@@ -41,6 +42,7 @@ impl<'t, W: Write> Output<'t> for Json<W> {
     fn on_event(&mut self, e: &Event, func: Func<'t>, fields: Fields) -> Result<()> {
         let line = JsonEvent {
             packet_id: format!("{:#x}", e.packet_id),
+            skb: format!("{:#x}", e.skb),
             timestamp: e.tstamp,
             processor_id: e.processor_id,
             module: func.module,
@@ -124,6 +126,7 @@ mod tests {
         let mut out = Json::new(&mut buf, false);
         let e = Event {
             packet_id: 0xffff888001234500,
+            skb: 0xffff888001234500,
             tstamp: 96976848684329,
             faddr: 0,
             retval: 0,
