@@ -9,6 +9,8 @@
 mod common;
 #[path = "e2e/graph.rs"]
 mod graph;
+#[path = "e2e/select.rs"]
+mod select;
 
 use common::{count, function, json_events, parse_aggregate, read};
 use graph::{check_graph_text, contains_call};
@@ -27,6 +29,11 @@ enum Kernel {
 }
 
 impl Kernel {
+    /// Multi-kprobe links (CONFIG_FPROBE).
+    fn has_kprobe_multi(self) -> bool {
+        matches!(self, Kernel::Custom)
+    }
+
     fn label(self) -> &'static str {
         match self {
             Kernel::Debian => "debian-6.1",
@@ -205,7 +212,7 @@ fn assert_three_pings(events: &[Value]) {
         for e in p {
             assert_eq!(e["is_return"], Value::Bool(false));
             assert!(e["processor_id"].as_u64().unwrap() < 2);
-            assert!(e["packet_id"].as_str().unwrap().starts_with("0xff"));
+            assert!(e["skb"].as_str().unwrap().starts_with("0xff"));
         }
     }
 }
@@ -594,6 +601,42 @@ fn check_nothing_left(kernel: Kernel) {
     assert!(read(&dir, "kprobe_events.after").trim().is_empty());
 }
 
+fn check_expression_selects(kernel: Kernel) {
+    select::check_expression_selects(kernel, &guest(kernel));
+}
+
+fn check_tracking_across_namespaces(kernel: Kernel) {
+    select::check_tracking_across_namespaces(&guest(kernel));
+}
+
+fn check_graph_across_veth(kernel: Kernel) {
+    select::check_graph_across_veth(kernel, &guest(kernel));
+}
+
+fn check_dnat_followed(kernel: Kernel) {
+    select::check_dnat_followed(&guest(kernel));
+}
+
+fn check_namespace_and_device_filters(kernel: Kernel) {
+    select::check_namespace_and_device_filters(&guest(kernel));
+}
+
+fn check_link_and_network_layer_expressions(kernel: Kernel) {
+    select::check_link_and_network_layer_expressions(&guest(kernel));
+}
+
+fn check_clone_keeps_id(kernel: Kernel) {
+    select::check_clone_keeps_id(&guest(kernel));
+}
+
+fn check_tracked_flood(kernel: Kernel) {
+    select::check_tracked_flood(&guest(kernel));
+}
+
+fn check_bad_selectors(kernel: Kernel) {
+    select::check_bad_selectors(&guest(kernel));
+}
+
 macro_rules! per_kernel {
     ($($check:ident),*) => {
         mod debian_6_1 {
@@ -625,5 +668,14 @@ per_kernel!(
     check_extension,
     check_ipftrace2_gso_extension,
     check_aggregate,
+    check_expression_selects,
+    check_tracking_across_namespaces,
+    check_graph_across_veth,
+    check_dnat_followed,
+    check_namespace_and_device_filters,
+    check_link_and_network_layer_expressions,
+    check_clone_keeps_id,
+    check_tracked_flood,
+    check_bad_selectors,
     check_nothing_left
 );

@@ -189,6 +189,9 @@ if start_ipft killed -m $MARK -b kprobe -r "$SUBSET"; then
 	sleep 2
 fi
 
+# Packet selection and tracking.
+. "$(dirname "$0")/select.sh"
+
 # No ipft kprobe may remain once ipft has exited.
 # (perf-event kprobes are not in kprobe_events; debugfs lists every kprobe)
 cat /sys/kernel/tracing/kprobe_events > "$OUT/kprobe_events.after" 2>&1

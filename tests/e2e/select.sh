@@ -1,0 +1,128 @@
+# Sourced by tests/e2e/guest.sh after its scenarios: packet selection
+# (pcap-filter expressions, namespace and device filters) and tracking
+# (following a packet through NAT, namespaces, clones), checked by
+# tests/e2e/select.rs. No marks unless the scenario is about marks: the mark
+# rules of topology.sh are removed first.
+for ns in a b; do ip netns exec $ns iptables -t raw -F; done
+SEL='^(ip_|icmp_|__ip_local_out|__dev_queue_xmit|dev_hard_start_xmit|udp|__udp|kfree_skbmem|consume_skb|skb_free_head|veth_|netif_|__netif_receive_skb|nf_|packet_rcv|arp_)'
+
+sel_ping() { # name [address]
+	ip netns exec a ping -c 3 -i 0.5 "${2:-10.0.0.2}" > "$OUT/$1.ping" 2>&1
+	sleep 0.5
+}
+
+# An expression alone selects the pings to 10.0.0.2 and nothing else (UDP
+# and pings to 10.0.1.2 flow at the same time), on every backend.
+for backend in kprobe kprobe-multi ftrace tracepoint; do
+	name=expr_$backend
+	regex="$SEL"
+	[ $backend = tracepoint ] && regex=.
+	if start_ipft $name -b $backend -o json -r "$regex" 'host 10.0.0.2' and icmp; then
+		unmarked_udp &
+		udp=$!
+		ip netns exec a ping -c 2 -i 0.3 10.0.1.2 > /dev/null 2>&1
+		sel_ping $name
+		wait $udp
+		stop_ipft $name
+	fi
+done
+
+# A mark set only in netns a: with --no-track the packet is lost where veth
+# clears the mark; tracked (the default) it is followed into netns b.
+ip netns exec a iptables -t raw -A OUTPUT -d 10.0.0.2 -j MARK --set-mark $MARK
+for mode in notrack track; do
+	opt=
+	[ $mode = notrack ] && opt=--no-track
+	if start_ipft mark_$mode -m $MARK $opt -b kprobe -o json -r "$SEL"; then
+		sel_ping mark_$mode
+		stop_ipft mark_$mode
+	fi
+done
+# function_graph across the veth pair: calls still open when the mark is
+# cleared get their returns, on every backend.
+GRAPH_VETH='^(ip_output|ip_finish_output2|__dev_queue_xmit|dev_hard_start_xmit|veth_xmit|__dev_forward_skb|skb_scrub_packet|netif_rx|ip_rcv|icmp_rcv)$'
+for backend in ftrace kprobe kprobe-multi; do
+	if start_ipft graph_veth_$backend -m $MARK -t function_graph -b $backend -o json -r "$GRAPH_VETH"; then
+		sel_ping graph_veth_$backend
+		stop_ipft graph_veth_$backend
+	fi
+done
+ip netns exec a iptables -t raw -F
+
+# DNAT: pings to 10.0.0.99 are rewritten to 10.0.0.2 in netns a, and followed
+# after the rewrite, across the veth, to the reply's creation in netns b.
+NAT=iptables
+ip netns exec a iptables -t nat -A OUTPUT -d 10.0.0.99 -p icmp -j DNAT --to-destination 10.0.0.2 2>/dev/null || NAT=iptables-legacy
+[ $NAT = iptables-legacy ] && ip netns exec a iptables-legacy -t nat -A OUTPUT -d 10.0.0.99 -p icmp -j DNAT --to-destination 10.0.0.2
+echo $NAT > "$OUT/dnat.tool"
+if start_ipft dnat -b kprobe -o json -r "$SEL" 'dst host 10.0.0.99 and icmp'; then
+	sel_ping dnat 10.0.0.99
+	stop_ipft dnat
+fi
+ip netns exec a $NAT -t nat -F
+
+# Namespace and device filters, alone and AND-ed with an expression. ub
+# (netns b) carries the UDP traffic, vb the pings.
+NS_B=$(stat -L -c %i /run/netns/b)
+echo $NS_B > "$OUT/netns_b.inode"
+for sel in "ifname_ub:--filter-netns /run/netns/b --filter-ifname ub" \
+	"ifname_vb:--filter-netns $NS_B --filter-ifname vb" \
+	"ifname_vb_udp:--filter-netns /run/netns/b --filter-ifname vb udp" \
+	"netns_b:--filter-netns /run/netns/b"; do
+	name=${sel%%:*}
+	# shellcheck disable=SC2086
+	if start_ipft $name --no-track -b kprobe -o json -r "$SEL" ${sel#*:}; then
+		unmarked_udp
+		sel_ping $name
+		stop_ipft $name
+	fi
+done
+
+# Link-layer and network-layer expressions, each event matched on its own
+# (--no-track): before the MAC header is set only the network header counts.
+for e in "l2:ether proto 0x0800 and ether dst $(ip netns exec b cat /sys/class/net/vb/address)" "l3:icmp and dst host 10.0.0.2"; do
+	name=${e%%:*}
+	if start_ipft $name --no-track -b kprobe -o json -r "$SEL" "${e#*:}"; then
+		sel_ping $name
+		stop_ipft $name
+	fi
+done
+ip -n a neigh flush dev va
+if start_ipft arp -b kprobe -o json -r "$SEL" arp; then
+	sel_ping arp
+	stop_ipft arp
+fi
+
+# A packet cloned for tcpdump (AF_PACKET) keeps its packet id.
+ip netns exec b tcpdump -i vb -w /dev/null icmp 2> /dev/null &
+tcpdump_pid=$!
+sleep 2
+if start_ipft clone -b kprobe -o json -r "$SEL" 'host 10.0.0.2 and icmp'; then
+	sel_ping clone
+	stop_ipft clone
+fi
+kill $tcpdump_pid 2>/dev/null
+wait $tcpdump_pid 2>/dev/null
+
+# A flood of 20,000 pings, tracked: every packet has its own id although skb
+# memory is reused. The events are summed up in the guest (python3 is the
+# host's); the stream itself is deleted once summed.
+FLOOD_FUNCS='^(ip_rcv|icmp_rcv|icmp_echo|__dev_queue_xmit|consume_skb|kfree_skbmem|skb_free_head)$'
+if start_ipft track_flood -b kprobe -o json -r "$FLOOD_FUNCS" --perf-page-count 64 icmp; then
+	timeout 300 ip netns exec a ping -f -c 20000 10.0.0.2 > "$OUT/track_flood.ping" 2>&1
+	stop_ipft track_flood
+	python3 "$(dirname "$0")/track_summary.py" < "$OUT/track_flood.out" > "$OUT/track_flood.summary"
+	rm -f "$OUT/track_flood.out"
+fi
+# A tracking map of one entry must overflow (request and reply are alive at
+# once), and says so.
+if start_ipft track_full -b kprobe -o json -r "$FLOOD_FUNCS" --track-max 1 icmp; then
+	ip netns exec a ping -c 20 -i 0.05 10.0.0.2 > /dev/null 2>&1
+	stop_ipft track_full
+fi
+
+# Bad selectors: one line, exit 2, nothing attached.
+"$IPFT" 'host 10.0.0.2 and' > /dev/null 2> "$OUT/bad_expr.err"; echo $? > "$OUT/bad_expr.rc"
+"$IPFT" --filter-netns /run/netns/nosuch > /dev/null 2> "$OUT/bad_netns.err"; echo $? > "$OUT/bad_netns.rc"
+"$IPFT" --filter-netns /run/netns/b --filter-ifname nosuch0 > /dev/null 2> "$OUT/bad_ifname.err"; echo $? > "$OUT/bad_ifname.rc"
+"$IPFT" -b kprobe > /dev/null 2> "$OUT/no_selector.err"; echo $? > "$OUT/no_selector.rc"
