@@ -28,7 +28,8 @@ pub struct BpfConfig {
     pub netns: u32,
     pub ifindex: u32,
     pub track: u32,
-    pub track_at_return: u32,
+    /// fentry programs remember calls for fexit (function_graph).
+    pub graph: u32,
 }
 
 /// Selector bits of `BpfConfig::select` (src/bpf/select.bpf.h).

@@ -211,3 +211,35 @@ fn unsupported_backend_names_the_missing_feature() {
         &["backend kprobe", "CONFIG_KPROBES"],
     );
 }
+
+/// Asserts exit status 2 (a bad command-line value) with one line naming
+/// every `needle`.
+fn assert_bad_value(args: &[&str], needles: &[&str]) {
+    let out = ipft(args);
+    assert_one_line_failure(&out, &format!("{args:?}"), needles);
+    assert_eq!(out.status.code(), Some(2), "{args:?}");
+}
+
+#[test]
+#[ignore = "needs root; run with --include-ignored"]
+fn bad_selectors_exit_2() {
+    assert_bad_value(&[], &["nothing selects packets", "--mark", "expression"]);
+    assert_bad_value(&["-b", "tracepoint"], &["nothing selects packets"]);
+    assert_bad_value(
+        &["--filter-netns", "/nonexistent/ns"],
+        &["--filter-netns /nonexistent/ns", "no such file"],
+    );
+    assert_bad_value(
+        &["--filter-netns", "/etc/hostname"],
+        &["not a namespace file"],
+    );
+    assert_bad_value(
+        &["--filter-netns", "4"],
+        &["no network namespace with inode 4"],
+    );
+    assert_bad_value(
+        &["--filter-ifname", "nosuch0"],
+        &["--filter-ifname nosuch0", "no such device"],
+    );
+    assert_bad_value(&["--track-timeout", "0"], &["--track-timeout"]);
+}

@@ -78,7 +78,7 @@ impl Backend for Ftrace {
         )
     }
 
-    fn tracks_at_return(&self) -> bool {
+    fn remembers_calls(&self) -> bool {
         self.graph
     }
 

@@ -113,9 +113,9 @@ pub trait Backend {
     /// Attaches the loaded programs to every target, stopping early when
     /// `stop` becomes true.
     fn attach(&self, progs: &Programs, targets: &[Target], stop: &AtomicBool) -> Result<Attached>;
-    /// Whether tracking acts at returns rather than entries: fexit still
-    /// sees the skb, so a free is applied after the function's last event.
-    fn tracks_at_return(&self) -> bool {
+    /// Whether its entry programs must remember calls for their returns
+    /// (fentry's function_graph; kprobes have their own entry programs).
+    fn remembers_calls(&self) -> bool {
         false
     }
     /// Whether the running kernel can serve this backend, beyond
@@ -259,7 +259,7 @@ pub fn load(
     let mut open = ObjectBuilder::default()
         .open_memory(&linked)
         .context("cannot open ipft's BPF object")?;
-    configure(&mut open, opts, use_ringbuf, backend.tracks_at_return())?;
+    configure(&mut open, opts, use_ringbuf, backend.remembers_calls())?;
     backend.prepare(&mut open, targets)?;
     let obj = open.load().map_err(|e| {
         anyhow::anyhow!(
@@ -273,7 +273,7 @@ fn configure(
     open: &mut OpenObject,
     opts: &LoadOptions,
     use_ringbuf: bool,
-    track_at_return: bool,
+    graph: bool,
 ) -> Result<()> {
     let config = BpfConfig {
         mark: opts.mark,
@@ -285,7 +285,7 @@ fn configure(
         netns: opts.netns,
         ifindex: opts.ifindex,
         track: opts.track as u32,
-        track_at_return: track_at_return as u32,
+        graph: graph as u32,
     };
     let ncpus = libbpf_rs::num_possible_cpus().unwrap_or(1) as u32;
     let page = page_size();

@@ -30,7 +30,7 @@ struct ipft_config {
 	__u32 netns;          /* namespace inode, with IPFT_SELECT_NETNS */
 	__u32 ifindex;        /* with IPFT_SELECT_IFINDEX */
 	__u32 track;          /* follow selected packets (track.bpf.h) */
-	__u32 track_at_return; /* apply tracking actions at returns (fexit) */
+	__u32 graph;          /* fentry programs remember calls for fexit */
 };
 
 const volatile struct ipft_config ipft_config = {
@@ -43,7 +43,7 @@ const volatile struct ipft_config ipft_config = {
 	.netns = 0,
 	.ifindex = 0,
 	.track = 1,
-	.track_at_return = 0,
+	.graph = 0,
 };
 
 #include "select.bpf.h"
@@ -142,11 +142,12 @@ static __always_inline int ipft_emit(void *ctx, struct sk_buff *skb, __u64 id, _
 	return ipft_submit(ctx, &ev);
 }
 
-/* Emits an event when `skb` is tracked or selected; returns the packet id it
- * was emitted under, 0 when none was. Returns (is_return) never start
- * tracking a packet. */
+/* Emits the event of an entry (function or tracepoint) when `skb` is
+ * tracked or selected; returns the packet id it was emitted under, 0 when
+ * none was. Tracking actions (track.bpf.h) apply after the event. Returns
+ * are emitted by calls.bpf.h, never from here: they never start tracking. */
 static __always_inline __u64 ipft_trace(void *ctx, struct sk_buff *skb, __u64 faddr,
-					bool is_return, __u64 retval)
+					__u64 retval)
 {
 	__u64 head, id, now;
 	__u32 action;
@@ -158,13 +159,13 @@ static __always_inline __u64 ipft_trace(void *ctx, struct sk_buff *skb, __u64 fa
 		if (!ipft_select(skb))
 			return 0;
 		id = (__u64)skb;
-		return ipft_emit(ctx, skb, id, faddr, is_return, retval) ? id : 0;
+		return ipft_emit(ctx, skb, id, faddr, false, retval) ? id : 0;
 	}
 	head = (__u64)BPF_CORE_READ(skb, head);
 	now = bpf_ktime_get_ns();
 	id = ipft_track_lookup(skb, head, now);
 	if (!id) {
-		if (is_return || !ipft_select(skb))
+		if (!ipft_select(skb))
 			return 0;
 		id = ipft_new_id();
 		action = ipft_track_action(faddr);
@@ -176,16 +177,11 @@ static __always_inline __u64 ipft_trace(void *ctx, struct sk_buff *skb, __u64 fa
 		action = ipft_track_action(faddr);
 	}
 	if (!(action & IPFT_TRACK_SILENT))
-		ipft_emit(ctx, skb, id, faddr, is_return, retval);
-	/* A new buffer is noted at the entry, while skb->head is still the old
-	 * one; frees act after the function's last event: its entry, or its
-	 * return when returns are traced by fexit (which still sees the skb). */
-	if ((action & IPFT_TRACK_NEW_HEAD) && !is_return)
-		ipft_track_apply(skb, head, id, IPFT_TRACK_NEW_HEAD, now);
-	action &= ~IPFT_TRACK_NEW_HEAD;
-	if (action && is_return == (bool)ipft_config.track_at_return)
+		ipft_emit(ctx, skb, id, faddr, false, retval);
+	if (action)
 		ipft_track_apply(skb, head, id, action, now);
-	return id;
+	/* Tracking-only functions are not shown, nor their returns. */
+	return action & IPFT_TRACK_SILENT ? 0 : id;
 }
 
 #endif

@@ -6,12 +6,18 @@
  * instructions for every other function at that position (src/backend/clone.rs).
  */
 #include "body.bpf.h"
+#include "calls.bpf.h"
 
 #define IPFT_FENTRY(pos)                                                                  \
 	SEC("fentry")                                                                     \
 	int ipft_fentry_##pos(__u64 *ctx)                                                 \
 	{                                                                                 \
-		ipft_trace(ctx, (struct sk_buff *)ctx[pos], bpf_get_func_ip(ctx), false, 0);   \
+		struct sk_buff *skb = (struct sk_buff *)ctx[pos];                         \
+		__u64 func = bpf_get_func_ip(ctx);                                        \
+		__u64 id = ipft_trace(ctx, skb, func, 0);                          \
+		struct ipft_call_key key = { bpf_get_current_pid_tgid(), (__u64)skb, func }; \
+		if (ipft_config.graph)                                                    \
+			ipft_remember(&key, skb, id);                                     \
 		return 0;                                                                 \
 	}
 
@@ -29,14 +35,18 @@ IPFT_FENTRY(10)
 IPFT_FENTRY(11)
 
 /* function_graph: fexit programs still see the arguments, and the return
- * value through bpf_get_func_ret (Linux 5.17+). */
+ * value through bpf_get_func_ret (Linux 5.17+). The call is found by the
+ * skb it was made with (calls.bpf.h): by the time the function returns, its
+ * packet may no longer be tracked (freed inside it). */
 #define IPFT_FEXIT(pos)                                                                   \
 	SEC("fexit")                                                                      \
 	int ipft_fexit_##pos(__u64 *ctx)                                                  \
 	{                                                                                 \
 		__u64 ret = 0;                                                            \
+		struct ipft_call_key key = { bpf_get_current_pid_tgid(), ctx[pos],        \
+					     bpf_get_func_ip(ctx) };                      \
 		bpf_get_func_ret(ctx, &ret);                                              \
-		ipft_trace(ctx, (struct sk_buff *)ctx[pos], bpf_get_func_ip(ctx), true, ret);  \
+		ipft_return(ctx, &key, ret);                                              \
 		return 0;                                                                 \
 	}
 

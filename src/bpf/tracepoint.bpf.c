@@ -23,7 +23,7 @@ static __always_inline __u64 ipft_tp_id(void)
 	SEC("raw_tp")                                                                     \
 	int ipft_raw_tp_##pos(struct bpf_raw_tracepoint_args *ctx)                        \
 	{                                                                                 \
-		ipft_trace(ctx, (struct sk_buff *)ctx->args[pos], ipft_tp_id(), false, 0);    \
+		ipft_trace(ctx, (struct sk_buff *)ctx->args[pos], ipft_tp_id(), 0);           \
 		return 0;                                                                 \
 	}
 
@@ -39,7 +39,7 @@ IPFT_RAW_TP(5)
 SEC("raw_tp")
 int ipft_raw_tp_kfree_skb(struct bpf_raw_tracepoint_args *ctx)
 {
-	ipft_trace(ctx, (struct sk_buff *)ctx->args[0], ipft_tp_id(), false, ctx->args[2]);
+	ipft_trace(ctx, (struct sk_buff *)ctx->args[0], ipft_tp_id(), ctx->args[2]);
 	return 0;
 }
 

@@ -125,7 +125,7 @@ mod tests {
         let mut buf = Vec::new();
         let mut out = Json::new(&mut buf, false);
         let e = Event {
-            packet_id: 0xffff888001234500,
+            packet_id: 7,
             skb: 0xffff888001234500,
             tstamp: 96976848684329,
             faddr: 0,
@@ -148,11 +148,11 @@ mod tests {
         let first = text.lines().next().unwrap();
         assert_eq!(
             first,
-            r#"{"packet_id":"0xffff888001234500","timestamp":96976848684329,"processor_id":1,"module":"vmlinux","function":"weird\"name","is_return":false}"#
+            r#"{"packet_id":"0x7","skb":"0xffff888001234500","timestamp":96976848684329,"processor_id":1,"module":"vmlinux","function":"weird\"name","is_return":false}"#
         );
         assert_eq!(
             text.lines().nth(1).unwrap(),
-            r#"{"packet_id":"0xffff888001234500","timestamp":96976848684329,"processor_id":1,"module":"vmlinux","function":"weird\"name","is_return":false,"reason":"NOT\"SPECIFIED"}"#
+            r#"{"packet_id":"0x7","skb":"0xffff888001234500","timestamp":96976848684329,"processor_id":1,"module":"vmlinux","function":"weird\"name","is_return":false,"reason":"NOT\"SPECIFIED"}"#
         );
     }
 }

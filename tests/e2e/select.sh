@@ -111,7 +111,7 @@ FLOOD_FUNCS='^(ip_rcv|icmp_rcv|icmp_echo|__dev_queue_xmit|consume_skb|kfree_skbm
 if start_ipft track_flood -b kprobe -o json -r "$FLOOD_FUNCS" --perf-page-count 64 icmp; then
 	timeout 300 ip netns exec a ping -f -c 20000 10.0.0.2 > "$OUT/track_flood.ping" 2>&1
 	stop_ipft track_flood
-	python3 "$(dirname "$0")/track_summary.py" < "$OUT/track_flood.out" > "$OUT/track_flood.summary"
+	python3 "$(dirname "${BASH_SOURCE[0]}")/track_summary.py" < "$OUT/track_flood.out" > "$OUT/track_flood.summary"
 	rm -f "$OUT/track_flood.out"
 fi
 # A tracking map of one entry must overflow (request and reply are alive at

@@ -1,0 +1,47 @@
+#!/bin/bash
+# Runs inside a benchmark guest (bench/selection.sh): the cost of packet
+# selection on traffic that is NOT selected. Unmarked ping floods to
+# 10.0.1.2 with no ipft, with ipft selecting by mark, and with ipft selecting
+# by a pcap-filter expression (every skb function attached), alternated
+# ROUNDS times in this one boot. Writes $OUT/selection.jsonl.
+#   selection_guest.sh OUT IPFT_BINARY BACKEND COUNT ROUNDS
+set -u
+OUT=$1
+IPFT=$2
+BACKEND=$3
+COUNT=${4:-5000}
+ROUNDS=${5:-3}
+mkdir -p "$OUT"
+exec 2> "$OUT/guest.log"
+set -x
+. "$(dirname "$0")/../tests/e2e/topology.sh"
+
+# Packets per second of an unmarked flood ping.
+flood_pps() {
+	ip netns exec a ping -f -q -c "$COUNT" 10.0.1.2 2>&1 |
+		awk '/packets transmitted/ { for (i = 1; i <= NF; i++) { if ($(i+1) == "received,") r = $i; if ($i == "time") t = $(i+1) } }
+		     END { sub("ms", "", t); if (t > 0) printf "%.1f", r / (t / 1000); else print 0 }'
+}
+
+# flood_with NAME ARGS...: the flood's pps with ipft attached with ARGS.
+flood_with() {
+	local name=$1 pid
+	shift
+	"$IPFT" -b "$BACKEND" -o json "$@" > /dev/null 2> "$OUT/$name.err" &
+	pid=$!
+	while ! grep -q "Trace ready!" "$OUT/$name.err"; do
+		kill -0 $pid 2>/dev/null || { echo 0; return; }
+		sleep 0.2
+	done
+	flood_pps
+	kill -INT $pid
+	wait $pid
+}
+
+for round in $(seq 1 "$ROUNDS"); do
+	base=$(flood_pps)
+	mark=$(flood_with mark_$round -m $MARK)
+	expr=$(flood_with expr_$round 'host 10.0.0.2 and icmp')
+	echo "{\"kernel\":\"$(uname -r)\",\"backend\":\"$BACKEND\",\"round\":$round,\"baseline_pps\":$base,\"mark_pps\":$mark,\"expression_pps\":$expr}" >> "$OUT/selection.jsonl"
+done
+echo done > "$OUT/done"
