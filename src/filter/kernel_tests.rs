@@ -25,7 +25,7 @@ struct TestFrame {
     layer: u32,
     caplen: u32,
     wirelen: u32,
-    _pad: u32,
+    bad_address: u32,
     bytes: [u8; FRAME_MAX],
 }
 
@@ -101,11 +101,25 @@ impl Harness {
         caplen: usize,
         wirelen: usize,
     ) -> Result<i32> {
+        self.run_at(prog, layer, packet, caplen, wirelen, 0)
+    }
+
+    /// As [`Harness::run`], the filter given `bad_address` (when not 0)
+    /// instead of the packet's address.
+    fn run_at(
+        &self,
+        prog: &OwnedFd,
+        layer: u32,
+        packet: &[u8],
+        caplen: usize,
+        wirelen: usize,
+        bad_address: u32,
+    ) -> Result<i32> {
         let mut frame = TestFrame {
             layer,
             caplen: caplen as u32,
             wirelen: wirelen as u32,
-            _pad: 0,
+            bad_address,
             bytes: [0; FRAME_MAX],
         };
         frame.bytes[..packet.len()].copy_from_slice(packet);
@@ -460,5 +474,40 @@ fn filter_unspliced_placeholder_selects_nothing() {
             .run(&prog, layer, &packet, packet.len(), packet.len())
             .unwrap();
         assert_eq!(verdict, 0, "layer {layer}");
+    }
+}
+
+/// A packet whose bytes cannot be read (bpf_probe_read_kernel fails): loads
+/// end the run with "no match", as out-of-bounds loads do in classic BPF;
+/// tests of the length alone still work.
+#[test]
+#[ignore = "needs root: loads BPF into the host kernel"]
+fn filter_unreadable_packet_fails_loads_only() {
+    let harness = Harness::load().unwrap();
+    let packet = ethernet(0x0800, None, &ipv4(6, IP_A, IP_B, 0, &tcp(1, 443, 2, 200))).0;
+    // A user-space address: bpf_probe_read_kernel refuses it.
+    let unreadable = 0x1000;
+    for (expression, expected) in [
+        ("ip", 0),
+        ("tcp[100] = 0x5a", 0),
+        ("len > 100", 1),
+        ("less 100", 0),
+    ] {
+        let filter = compile(expression).unwrap();
+        let prog = harness
+            .load_copy(&splice(&harness.insns, &filter).unwrap())
+            .unwrap();
+        let readable = harness
+            .run(&prog, 2, &packet, packet.len(), packet.len())
+            .unwrap();
+        assert_eq!(
+            readable != 0,
+            !expression.starts_with("less"),
+            "{expression}"
+        );
+        let verdict = harness
+            .run_at(&prog, 2, &packet, packet.len(), packet.len(), unreadable)
+            .unwrap();
+        assert_eq!(verdict, expected, "'{expression}' on an unreadable packet");
     }
 }

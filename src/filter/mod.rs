@@ -43,14 +43,13 @@ pub enum FilterError {
     )]
     LibpcapMissing {
         expression: String,
-        #[source]
+        /// What loading tried (not shown: the way out is the same).
         cause: pcap::LibpcapMissing,
     },
     #[error("filter expression '{expression}' cannot be run by ipft ({layer}): {cause}")]
     Untranslatable {
         expression: String,
         layer: &'static str,
-        #[source]
         cause: cbpf::TranslateError,
     },
 }
@@ -132,6 +131,26 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("syntax error"), "libpcap's own words: {text}");
+    }
+
+    #[test]
+    fn filter_missing_libpcap_says_how_to_install_it() {
+        let cause = pcap::load_first(&["libpcap-ipft-test-absent.so"])
+            .err()
+            .unwrap();
+        assert!(
+            cause.to_string().contains("libpcap-ipft-test-absent.so"),
+            "{cause}"
+        );
+        let err = FilterError::LibpcapMissing {
+            expression: "tcp".into(),
+            cause,
+        };
+        assert_eq!(
+            format!("{:#}", anyhow::Error::from(err)),
+            "filter expression 'tcp' needs libpcap at run time: install it \
+             (apt-get install libpcap0.8)"
+        );
     }
 
     #[test]

@@ -67,7 +67,10 @@ impl Libpcap {
     /// The process-wide libpcap, loaded on first use.
     pub fn get() -> Result<&'static Libpcap, LibpcapMissing> {
         static LIBPCAP: OnceLock<Result<Libpcap, LibpcapMissing>> = OnceLock::new();
-        LIBPCAP.get_or_init(load).as_ref().map_err(Clone::clone)
+        LIBPCAP
+            .get_or_init(|| load_first(&LIBRARY_NAMES))
+            .as_ref()
+            .map_err(Clone::clone)
     }
 
     /// Compiles `expression` for `linktype` with the optimizer on; on
@@ -132,9 +135,10 @@ impl Libpcap {
     }
 }
 
-fn load() -> Result<Libpcap, LibpcapMissing> {
+/// The first of `names` that loads and has every function.
+pub(super) fn load_first(names: &[&str]) -> Result<Libpcap, LibpcapMissing> {
     let mut tried = Vec::new();
-    for name in LIBRARY_NAMES {
+    for &name in names {
         // SAFETY: libpcap's initialisers have no preconditions.
         match unsafe { Library::new(name) } {
             Ok(library) => {
