@@ -56,39 +56,26 @@ impl Harness {
         Ok(Harness { object, insns })
     }
 
-    /// Loads a copy of the harness with `insns`; the verifier's log on refusal.
-    fn load_copy(&self, insns: &[bpf_insn]) -> Result<OwnedFd> {
-        let mut log = vec![0u8; 1 << 20];
-        let mut opts = libbpf_sys::bpf_prog_load_opts {
-            sz: std::mem::size_of::<libbpf_sys::bpf_prog_load_opts>() as _,
-            log_buf: log.as_mut_ptr().cast(),
-            log_size: log.len() as _,
-            log_level: 1,
-            ..Default::default()
-        };
-        // SAFETY: valid name, license, instructions, options and log buffer.
-        let fd = unsafe {
-            libbpf_sys::bpf_prog_load(
-                libbpf_sys::BPF_PROG_TYPE_RAW_TRACEPOINT,
-                c"ipft_filter_test".as_ptr(),
-                c"GPL".as_ptr(),
-                insns.as_ptr(),
-                insns.len() as _,
-                &mut opts,
-            )
-        };
-        if fd < 0 {
-            let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
-            let text = String::from_utf8_lossy(&log[..end]);
-            let tail: Vec<&str> = text.lines().rev().take(40).collect();
-            bail!(
-                "the verifier refused the spliced harness: {}\n{}",
-                std::io::Error::from_raw_os_error(-fd),
-                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-            );
+    /// Loads a copy of the harness with `insns`: the program and how many
+    /// instructions the verifier processed; the verifier's log on refusal.
+    fn load_copy(&self, insns: &[bpf_insn]) -> Result<(OwnedFd, u64)> {
+        let (fd, stats) = load_raw_tp(insns, 4); // BPF_LOG_STATS
+        if fd >= 0 {
+            // SAFETY: a fresh descriptor we now own.
+            let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+            let processed = stats
+                .split_once("processed ")
+                .and_then(|(_, rest)| rest.split(' ').next()?.parse().ok())
+                .unwrap_or(0);
+            return Ok((fd, processed));
         }
-        // SAFETY: a fresh descriptor we now own.
-        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+        let (fd, log) = load_raw_tp(insns, 1);
+        let tail: Vec<&str> = log.lines().rev().take(40).collect();
+        bail!(
+            "the verifier refused the spliced harness: {}\n{}",
+            std::io::Error::from_raw_os_error(-fd),
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        );
     }
 
     /// Runs program `prog` on `packet` (`caplen` of its bytes captured, the
@@ -161,6 +148,31 @@ impl Harness {
         }
         Ok(opts.retval as i32)
     }
+}
+
+/// bpf_prog_load of a raw tracepoint program: fd or -errno, and the log.
+fn load_raw_tp(insns: &[bpf_insn], log_level: u32) -> (i32, String) {
+    let mut log = vec![0u8; 1 << 22];
+    let mut opts = libbpf_sys::bpf_prog_load_opts {
+        sz: std::mem::size_of::<libbpf_sys::bpf_prog_load_opts>() as _,
+        log_buf: log.as_mut_ptr().cast(),
+        log_size: log.len() as _,
+        log_level,
+        ..Default::default()
+    };
+    // SAFETY: valid name, license, instructions, options and log buffer.
+    let fd = unsafe {
+        libbpf_sys::bpf_prog_load(
+            libbpf_sys::BPF_PROG_TYPE_RAW_TRACEPOINT,
+            c"ipft_filter_test".as_ptr(),
+            c"GPL".as_ptr(),
+            insns.as_ptr(),
+            insns.len() as _,
+            &mut opts,
+        )
+    };
+    let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
+    (fd, String::from_utf8_lossy(&log[..end]).into_owned())
 }
 
 /// A test packet: its bytes from the Ethernet header, and where the network
@@ -389,6 +401,9 @@ const EXPRESSIONS: &[&str] = &[
     "vlan and tcp port 443",
     "not ip and not ip6",
     "ip and ip[0] & 0xf > 5",
+    "(tcp port 80 or tcp port 443 or udp port 53 or icmp or icmp6 or arp) \
+     and not (host 192.168.1.1 or net 172.16.0.0/12 or ip6 net fe80::/10)",
+    "tcp[tcpflags] & (tcp-syn|tcp-ack) = tcp-syn and dst portrange 1-1024",
 ];
 
 /// Layer (2 or 3), bytes, caplen, wirelen, libpcap's program for that layer.
@@ -406,7 +421,7 @@ fn filter_kernel_verdicts_match_libpcap() {
     for expression in EXPRESSIONS {
         let filter = compile(expression).unwrap_or_else(|e| panic!("{e}"));
         let insns = splice(&harness.insns, &filter).unwrap();
-        let prog = harness
+        let (prog, processed) = harness
             .load_copy(&insns)
             .unwrap_or_else(|e| panic!("'{expression}': {e:#}"));
         let reference = |linktype| libpcap.compile(expression, linktype).ok();
@@ -444,7 +459,7 @@ fn filter_kernel_verdicts_match_libpcap() {
             expression_matches > 0,
             "'{expression}' matched no test packet"
         );
-        print_counts(expression, &filter);
+        print_counts(expression, &filter, processed);
     }
     eprintln!(
         "{} expressions x {} captures x 2 layers: {compared} verdicts compared, {matched} matches",
@@ -454,11 +469,12 @@ fn filter_kernel_verdicts_match_libpcap() {
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 }
 
-fn print_counts(expression: &str, filter: &PacketFilter) {
+fn print_counts(expression: &str, filter: &PacketFilter, processed: u64) {
     eprintln!(
-        "{:>5} {:>5}  eBPF instructions (l2, l3) for '{expression}'",
+        "{:>5} {:>5} {:>7}  eBPF instructions (l2, l3), verifier steps for '{expression}'",
         filter.l2.len(),
-        filter.l3.len()
+        filter.l3.len(),
+        processed
     );
 }
 
@@ -467,7 +483,7 @@ fn print_counts(expression: &str, filter: &PacketFilter) {
 #[ignore = "needs root: loads BPF into the host kernel"]
 fn filter_unspliced_placeholder_selects_nothing() {
     let harness = Harness::load().unwrap();
-    let prog = harness.load_copy(&harness.insns).unwrap();
+    let (prog, _) = harness.load_copy(&harness.insns).unwrap();
     let packet = ethernet(0x0800, None, &ipv4(1, IP_A, IP_B, 0, &icmp(8, 56))).0;
     for layer in [2, 3] {
         let verdict = harness
@@ -494,7 +510,7 @@ fn filter_unreadable_packet_fails_loads_only() {
         ("less 100", 0),
     ] {
         let filter = compile(expression).unwrap();
-        let prog = harness
+        let (prog, _) = harness
             .load_copy(&splice(&harness.insns, &filter).unwrap())
             .unwrap();
         let readable = harness
