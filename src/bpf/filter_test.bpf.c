@@ -5,8 +5,8 @@
  * BPF_PROG_TEST_RUN after splicing a translated filter into it. The frame
  * lives in an array map (map memory is kernel memory, so the filter's
  * bpf_probe_read_kernel reads it as it reads an skb's data); the program
- * calls ipft_filter_l2 or ipft_filter_l3 as the map says and returns the
- * result.
+ * calls ipft_filter_l2 or ipft_filter_l3 as the map says, leaves what it
+ * returned in the map and returns whether it matched.
  */
 #include "kernel_types.h"
 #include <bpf/bpf_helpers.h>
@@ -20,6 +20,7 @@ struct ipft_test_frame {
 	__u32 caplen;
 	__u32 wirelen;
 	__u32 bad_address; /* non-zero: pass this unreadable address instead */
+	__s32 result;      /* out: what the filter returned */
 	__u8 bytes[IPFT_TEST_FRAME_MAX];
 };
 
@@ -68,6 +69,7 @@ int ipft_filter_test(void *ctx)
 		result = ipft_filter_l2(data, caplen, frame->wirelen);
 	else
 		result = ipft_filter_l3(data, caplen, frame->wirelen);
+	frame->result = result;
 	return ipft_test_verdict(result);
 }
 

@@ -429,7 +429,7 @@ fn scratch(e: &Emitter, index: u32) -> i16 {
 }
 
 /// `dst = ntoh(packet[base + k])` for `bytes` of 1, 2 or 4, where base is
-/// X (32-bit wrap-around, as in libpcap's matcher) or 0.
+/// X or 0. In the window when base + k + bytes <= WINDOW_LEN.
 fn packet_load(e: &mut Emitter, dst: u8, bytes: u32, base: Option<u8>, k: u32) {
     let slow = e.new_local();
     let done = e.new_local();
@@ -451,9 +451,10 @@ fn packet_load(e: &mut Emitter, dst: u8, bytes: u32, base: Option<u8>, k: u32) {
             e.emit(ebpf::alu32_imm(ebpf::MOV, 1, k as i32));
         }
         Some(x) => {
-            // r1 = (X + k) mod 2^32; in the window when r1 + bytes <= WINDOW_LEN.
+            // r1 = X + k in 64 bits (k < 2^31): like libpcap's matcher, an
+            // offset past 2^32 is out of bounds, not wrapped around.
             e.emit(ebpf::alu32_reg(ebpf::MOV, 1, x));
-            e.emit(ebpf::alu32_imm(ebpf::ADD, 1, k as i32));
+            e.emit(ebpf::alu64_imm(ebpf::ADD, 1, k as i32));
             e.jump_to(
                 ebpf::jmp_imm(ebpf::JGT, 1, (WINDOW - bytes) as i32, 0),
                 slow,

@@ -16,6 +16,8 @@ pub mod splice;
 
 #[cfg(test)]
 mod kernel_tests;
+#[cfg(test)]
+mod test_packets;
 
 use libbpf_sys::bpf_insn;
 
