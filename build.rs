@@ -5,14 +5,16 @@ use std::env;
 use std::path::PathBuf;
 use std::process::Command;
 
-/// Main objects (one per backend), and the default extension module that is
-/// linked into them when the user gives no extension.
+/// Main objects (one per backend), the default extension module that is
+/// linked into them when the user gives no extension, and the packet-filter
+/// test harness (embedded by the tests only).
 const PROGRAMS: &[&str] = &[
     "kprobe",
     "kprobe_multi",
     "ftrace",
     "tracepoint",
     "null_module",
+    "filter_test",
 ];
 
 fn main() {
