@@ -18,7 +18,9 @@
  *
  * Callers pass run-time values (never constants the compiler could fold
  * into the subprogram, which would drop the argument registers the
- * translation reads).
+ * translation reads), and call a filter only when the user gave an
+ * expression (a .rodata flag): unspliced, a placeholder selects nothing.
+ * The translation's stack frame is 152 to 216 bytes (src/filter/cbpf.rs).
  *
  * Why the bodies look the way they do: each must stay a separate subprogram
  * after clang -O2 (__noinline; a unique 64-bit constant loaded by

@@ -12,6 +12,11 @@
 //! a zero X. What cannot be translated faithfully (loops, Linux ancillary
 //! loads, unknown opcodes, over-long programs) is refused, never replaced by
 //! a match-all or match-none.
+//!
+//! The subprogram uses r6-r9 and a stack frame of 152 bytes (slots for the
+//! arguments and one out-of-window read, the 128-byte window), plus the
+//! scratch words M[] the program uses (at most 64 bytes): its callers' frames
+//! and this one must fit the verifier's 512 bytes together.
 
 use super::ebpf::{self, insn, FP};
 use libbpf_sys::bpf_insn;
@@ -213,7 +218,7 @@ pub fn translate(prog: &[CbpfInsn]) -> Result<Vec<bpf_insn>, TranslateError> {
     for (at, (&ci, &live)) in prog.iter().zip(&reachable).enumerate() {
         if live {
             e.bind(Label::Classic(at));
-            instruction(&mut e, at, ci)?;
+            instruction(&mut e, at, ci);
         }
     }
     e.finish()
@@ -375,7 +380,7 @@ fn prologue(e: &mut Emitter, scratch_bytes: i16, reads_packet: bool) {
     e.emit(ebpf::alu64_imm(ebpf::MOV, WINDOW_LEN, 0));
 }
 
-fn instruction(e: &mut Emitter, at: usize, ci: CbpfInsn) -> Result<(), TranslateError> {
+fn instruction(e: &mut Emitter, at: usize, ci: CbpfInsn) {
     let k = ci.k;
     let mode = ci.code & 0xe0;
     let bytes = match ci.code & 0x18 {
@@ -421,7 +426,6 @@ fn instruction(e: &mut Emitter, at: usize, ci: CbpfInsn) -> Result<(), Translate
         }
         _ => unreachable!("validated"),
     }
-    Ok(())
 }
 
 fn scratch(e: &Emitter, index: u32) -> i16 {

@@ -12,7 +12,8 @@ use std::sync::{Mutex, OnceLock};
 /// Ethernet frames, from the destination MAC address.
 pub const DLT_EN10MB: c_int = 1;
 /// Raw IP, IPv4 or IPv6 told apart by the version nibble (Linux's value of
-/// DLT_RAW; libpcap maps it to LINKTYPE_RAW).
+/// DLT_RAW; libpcap maps it to LINKTYPE_RAW). Checked with libpcap 1.10.3:
+/// `ip` and `ip6` compile to tests of the first byte's high nibble.
 pub const DLT_RAW: c_int = 12;
 /// tcpdump's default snapshot length: what `RET #snaplen` returns on match.
 const SNAPLEN: c_int = 262_144;
