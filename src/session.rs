@@ -69,8 +69,18 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(path) => Some(Extension::load(path)?),
         None => None,
     };
-    if let Some(note) = selection.pcap.as_ref().and_then(|f| f.l3_note.as_ref()) {
-        eprintln!("note: {note}");
+    if let Some(filter) = &selection.pcap {
+        if cli.verbose {
+            eprintln!(
+                "selection: expression '{}', {} eBPF instructions on Ethernet frames, {} on raw IP",
+                filter.expression,
+                filter.l2.len(),
+                filter.l3.len()
+            );
+        }
+        if let Some(note) = &filter.l3_note {
+            eprintln!("note: {note}");
+        }
     }
     let all = backend.discover(&facts, &NameFilter::default());
     let plan = if cli.no_track {

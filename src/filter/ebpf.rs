@@ -29,7 +29,9 @@ pub const X: u8 = 0x08;
 
 // ALU operations.
 pub const ADD: u8 = 0x00;
+#[allow(dead_code)] // the whole table of ALU operations
 pub const SUB: u8 = 0x10;
+#[allow(dead_code)]
 pub const MUL: u8 = 0x20;
 pub const DIV: u8 = 0x30;
 pub const OR: u8 = 0x40;
@@ -143,6 +145,7 @@ pub fn exit() -> bpf_insn {
 }
 
 /// The two halves of `dst = imm64`.
+#[cfg_attr(not(test), allow(dead_code))] // used by the tests
 pub fn ld_imm64(dst: u8, imm: u64) -> [bpf_insn; 2] {
     [
         insn(LD_IMM64, dst, 0, 0, imm as u32 as i32),

@@ -52,6 +52,8 @@ pub struct Libpcap {
     geterr: GetErr,
     freecode: FreeCode,
     close: Close,
+    /// For the tests, which compare translations with libpcap's matcher.
+    #[cfg_attr(not(test), allow(dead_code))]
     offline_filter: OfflineFilter,
     /// pcap_compile kept global parser state before libpcap 1.8.
     compile_lock: Mutex<()>,
@@ -118,6 +120,7 @@ impl Libpcap {
 
     /// libpcap's own matcher (pcap_offline_filter) on `packet`, the captured
     /// bytes of a packet `wirelen` long: what the program returns (0: no match).
+    #[cfg_attr(not(test), allow(dead_code))]
     pub fn offline_filter(&self, program: &[CbpfInsn], packet: &[u8], wirelen: u32) -> u32 {
         let program = BpfProgram {
             bf_len: program.len() as c_uint,
