@@ -137,6 +137,16 @@ pub fn check_dnat_followed(dir: &Path) {
     );
     let ping = read(dir, "dnat.ping");
     assert!(ping.contains("3 received"), "{ping}");
+    // The aggregate output of the same packets: one block per packet id.
+    let agg = super::common::parse_aggregate(&read(dir, "dnat_agg.out"));
+    let blocks = agg
+        .iter()
+        .filter(|p| {
+            p.iter().any(|(_, _, f)| f == "nf_nat_manip_pkt")
+                && p.iter().any(|(_, _, f)| f == "icmp_echo")
+        })
+        .count();
+    assert_eq!(blocks, 3, "{agg:?}");
 }
 
 pub fn check_namespace_and_device_filters(dir: &Path) {

@@ -55,9 +55,12 @@ NAT=iptables
 ip netns exec a iptables -t nat -A OUTPUT -d 10.0.0.99 -p icmp -j DNAT --to-destination 10.0.0.2 2>/dev/null || NAT=iptables-legacy
 [ $NAT = iptables-legacy ] && ip netns exec a iptables-legacy -t nat -A OUTPUT -d 10.0.0.99 -p icmp -j DNAT --to-destination 10.0.0.2
 echo $NAT > "$OUT/dnat.tool"
-if start_ipft dnat -b kprobe -o json -r "$SEL" 'dst host 10.0.0.99 and icmp'; then
+# The same packets in the aggregate output too (the README shows it).
+if start_ipft dnat -b kprobe -o json -r "$SEL" 'dst host 10.0.0.99 and icmp' &&
+	start_ipft dnat_agg -b kprobe -r "$SEL" 'dst host 10.0.0.99 and icmp'; then
 	sel_ping dnat 10.0.0.99
 	stop_ipft dnat
+	stop_ipft dnat_agg
 fi
 ip netns exec a $NAT -t nat -F
 
