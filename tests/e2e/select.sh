@@ -4,7 +4,7 @@
 # tests/e2e/select.rs. No marks unless the scenario is about marks: the mark
 # rules of topology.sh are removed first.
 for ns in a b; do ip netns exec $ns iptables -t raw -F; done
-SEL='^(ip_|icmp_|__ip_local_out|__dev_queue_xmit|dev_hard_start_xmit|udp|__udp|kfree_skbmem|consume_skb|skb_free_head|veth_|netif_|__netif_receive_skb|nf_|packet_rcv|arp_)'
+SEL='^(ip_|icmp_|__ip_local_out|__dev_queue_xmit|dev_hard_start_xmit|udp|__udp|kfree_skbmem|consume_skb|skb_free_head|veth_|netif_|__netif_receive_skb|nf_|packet_rcv|tpacket_rcv|dev_queue_xmit_nit|arp_)'
 
 sel_ping() { # name [address]
 	ip netns exec a ping -c 3 -i 0.5 "${2:-10.0.0.2}" > "$OUT/$1.ping" 2>&1
@@ -96,7 +96,8 @@ if start_ipft arp -b kprobe -o json -r "$SEL" arp; then
 	stop_ipft arp
 fi
 
-# A packet cloned for tcpdump (AF_PACKET) keeps its packet id.
+# A packet cloned for tcpdump (AF_PACKET) keeps its packet id: the replies
+# sent on vb are cloned for the capture (dev_queue_xmit_nit).
 ip netns exec b tcpdump -i vb -w /dev/null icmp 2> /dev/null &
 tcpdump_pid=$!
 sleep 2
