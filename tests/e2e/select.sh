@@ -112,12 +112,18 @@ wait $tcpdump_pid 2>/dev/null
 # memory is reused. The events are summed up in the guest (python3 is the
 # host's); the stream itself is deleted once summed.
 FLOOD_FUNCS='^(ip_rcv|icmp_rcv|icmp_echo|__dev_queue_xmit|consume_skb|kfree_skbmem|skb_free_head)$'
-if start_ipft track_flood -b kprobe -o json -r "$FLOOD_FUNCS" --perf-page-count 64 icmp; then
+# The stream goes to the guest's own /tmp (writing it to the shared folder
+# is slower than the flood).
+SHARED_OUT=$OUT
+OUT=$(mktemp -d /tmp/ipft-flood.XXXXXX)
+if start_ipft track_flood -b kprobe -o json -r "$FLOOD_FUNCS" --perf-page-count 256 icmp; then
 	timeout 300 ip netns exec a ping -f -c 20000 10.0.0.2 > "$OUT/track_flood.ping" 2>&1
 	stop_ipft track_flood
 	python3 "$(dirname "${BASH_SOURCE[0]}")/track_summary.py" < "$OUT/track_flood.out" > "$OUT/track_flood.summary"
-	rm -f "$OUT/track_flood.out"
 fi
+cp "$OUT"/track_flood.{err,rc,ping,summary} "$SHARED_OUT/"
+rm -rf "$OUT"
+OUT=$SHARED_OUT
 # A tracking map of one entry must overflow (request and reply are alive at
 # once), and says so.
 if start_ipft track_full -b kprobe -o json -r "$FLOOD_FUNCS" --track-max 1 icmp; then
