@@ -226,6 +226,17 @@ fn bad_selectors_exit_2() {
     assert_bad_value(&[], &["nothing selects packets", "--mark", "expression"]);
     assert_bad_value(&["-b", "tracepoint"], &["nothing selects packets"]);
     assert_bad_value(
+        &["host", "10.0.0.2", "and"],
+        &[
+            "invalid filter expression 'host 10.0.0.2 and'",
+            "syntax error",
+        ],
+    );
+    assert_bad_value(
+        &["ip", "protochain", "6"],
+        &["filter expression 'ip protochain 6' cannot be run by ipft"],
+    );
+    assert_bad_value(
         &["--filter-netns", "/nonexistent/ns"],
         &["--filter-netns /nonexistent/ns", "no such file"],
     );
