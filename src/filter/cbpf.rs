@@ -135,6 +135,11 @@ struct Emitter {
     fail_used: bool,
     scratch_base: i16,
     window_base: i16,
+    /// Bytes of the packet read into the window: what the program's
+    /// constant-offset loads need, at most WINDOW (the read and the zeroing
+    /// before it cost on every packet a filter sees, mostly packets it
+    /// rejects).
+    window: u32,
 }
 
 impl Emitter {
@@ -202,6 +207,7 @@ pub fn translate(prog: &[CbpfInsn]) -> Result<Vec<bpf_insn>, TranslateError> {
         .iter()
         .zip(&reachable)
         .any(|(i, &r)| r && is_packet_load(i.code));
+    let window = window_size(prog, &reachable);
     // M[] below the fixed slots, the window below M[], 8-byte aligned.
     let scratch_bytes = (scratch_slots as i16 * 4 + 7) / 8 * 8;
     let scratch_base = READ_SLOT - scratch_bytes;
@@ -213,6 +219,7 @@ pub fn translate(prog: &[CbpfInsn]) -> Result<Vec<bpf_insn>, TranslateError> {
         fail_used: false,
         scratch_base,
         window_base: scratch_base - WINDOW as i16,
+        window,
     };
     prologue(&mut e, scratch_bytes, reads_packet);
     for (at, (&ci, &live)) in prog.iter().zip(&reachable).enumerate() {
@@ -222,6 +229,31 @@ pub fn translate(prog: &[CbpfInsn]) -> Result<Vec<bpf_insn>, TranslateError> {
         }
     }
     e.finish()
+}
+
+/// The window a program needs: up to the end of its furthest constant-offset
+/// load, rounded up to 8 bytes; the whole WINDOW when it loads at X + k
+/// (header lengths are only known at run time).
+fn window_size(prog: &[CbpfInsn], reachable: &[bool]) -> u32 {
+    let mut end = 0u64;
+    for (i, _) in prog
+        .iter()
+        .zip(reachable)
+        .filter(|(i, &r)| r && is_packet_load(i.code))
+    {
+        let bytes = match i.code & 0x18 {
+            C_H => 2,
+            C_B => 1,
+            _ => 4,
+        };
+        let mode = i.code & 0xe0;
+        if mode == C_IND {
+            return WINDOW;
+        }
+        let bytes = if mode == C_MSH { 1 } else { bytes };
+        end = end.max(i.k as u64 + bytes);
+    }
+    (end.div_ceil(8) * 8).min(WINDOW as u64) as u32
 }
 
 /// The subprogram that selects nothing: "return 0".
@@ -362,13 +394,13 @@ fn prologue(e: &mut Emitter, scratch_bytes: i16, reads_packet: bool) {
     if !reads_packet {
         return;
     }
-    for slot in (0..WINDOW as i16).step_by(8) {
+    for slot in (0..e.window as i16).step_by(8) {
         e.emit(ebpf::store(ebpf::DW, FP, e.window_base + slot, A));
     }
-    // WINDOW_LEN = min(caplen, WINDOW): a size the verifier sees bounded.
+    // WINDOW_LEN = min(caplen, window): a size the verifier sees bounded.
     e.emit(ebpf::alu64_reg(ebpf::MOV, WINDOW_LEN, 2));
-    e.emit(ebpf::jmp_imm(ebpf::JLE, WINDOW_LEN, WINDOW as i32, 1));
-    e.emit(ebpf::alu64_imm(ebpf::MOV, WINDOW_LEN, WINDOW as i32));
+    e.emit(ebpf::jmp_imm(ebpf::JLE, WINDOW_LEN, e.window as i32, 1));
+    e.emit(ebpf::alu64_imm(ebpf::MOV, WINDOW_LEN, e.window as i32));
     e.emit(ebpf::alu64_reg(ebpf::MOV, 1, FP));
     e.emit(ebpf::alu64_imm(ebpf::ADD, 1, e.window_base as i32));
     e.emit(ebpf::alu64_reg(ebpf::MOV, 2, WINDOW_LEN));
@@ -445,7 +477,7 @@ fn packet_load(e: &mut Emitter, dst: u8, bytes: u32, base: Option<u8>, k: u32) {
     match base {
         None => {
             let end = k as u64 + bytes as u64;
-            if end <= WINDOW as u64 {
+            if end <= e.window as u64 {
                 e.jump_to(ebpf::jmp_imm(ebpf::JLT, WINDOW_LEN, end as i32, 0), slow);
                 from_window(e, dst, FP, e.window_base + k as i16, bytes);
                 e.jump_to(ebpf::ja(0), done);
@@ -460,7 +492,7 @@ fn packet_load(e: &mut Emitter, dst: u8, bytes: u32, base: Option<u8>, k: u32) {
             e.emit(ebpf::alu32_reg(ebpf::MOV, 1, x));
             e.emit(ebpf::alu64_imm(ebpf::ADD, 1, k as i32));
             e.jump_to(
-                ebpf::jmp_imm(ebpf::JGT, 1, (WINDOW - bytes) as i32, 0),
+                ebpf::jmp_imm(ebpf::JGT, 1, (e.window - bytes) as i32, 0),
                 slow,
             );
             e.emit(ebpf::alu64_reg(ebpf::MOV, 2, 1));
