@@ -94,7 +94,7 @@ fn deb_installs_works_and_purges_cleanly() {
     // lintian: errors fail, warnings are shown.
     let lintian = run(
         "lintian",
-        &["--fail-on", "error", "--no-tag-display-limit", deb],
+        &["--fail-on", "error", "--tag-display-limit", "0", deb],
     );
     let report = String::from_utf8_lossy(&lintian.stdout);
     println!("lintian:\n{report}");
