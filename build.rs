@@ -203,6 +203,9 @@ fn gzip(data: &[u8]) -> Vec<u8> {
     gz.finish().expect("gzip to memory")
 }
 
+/// Writes one piece of the man page.
+type Render<'a> = &'a dyn Fn(&mut Vec<u8>) -> std::io::Result<()>;
+
 /// The man page: clap's NAME, SYNOPSIS, DESCRIPTION and OPTIONS (so every
 /// option of `--help` is there, with its possible values and default), then
 /// the README's examples of each feature, exit status, environment, files.
@@ -373,7 +376,7 @@ fn man_page(cmd: clap::Command, version: &str) -> Vec<u8> {
     // Each piece starts with roff's preamble; keep only the first.
     let preamble = Roff::new().render();
     let mut page = vec![];
-    let pieces: [&dyn Fn(&mut Vec<u8>) -> std::io::Result<()>; 7] = [
+    let pieces: [Render; 7] = [
         &|w| man.render_title(w),
         &|w| man.render_name_section(w),
         &|w| man.render_synopsis_section(w),
