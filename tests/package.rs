@@ -50,7 +50,14 @@ impl Drop for Purge {
 /// Builds the package with `cargo deb` and returns its path.
 fn build_deb() -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = run(&cargo, &["deb"]);
+    // cargo hands build.rs's IPFT_GIT_COMMIT to tests too; the nested build
+    // would take it as a change and rebuild (twice: here and in the next run).
+    let out = Command::new(&cargo)
+        .arg("deb")
+        .env_remove("IPFT_GIT_COMMIT")
+        .current_dir(ROOT)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cargo} deb: {e}"));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
