@@ -76,7 +76,8 @@ fn build_deb() -> PathBuf {
 fn complete_backend() -> String {
     let script = r#"
         source /usr/share/bash-completion/bash_completion
-        __load_completion ipft
+        # bash-completion 2.12 renamed its loader.
+        if declare -F _comp_load >/dev/null; then _comp_load ipft; else __load_completion ipft; fi
         spec=$(complete -p ipft) || exit 1
         echo "spec: $spec"
         func=$(sed -n 's/.*-F \([^ ]*\) .*/\1/p' <<<"$spec")
@@ -165,7 +166,17 @@ fn deb_installs_works_and_purges_cleanly() {
         let path = l.split("=>").nth(1)?.split_whitespace().next()?;
         path.starts_with('/').then(|| path.to_string())
     }) {
-        let owner = ok("dpkg", &["-S", &lib]);
+        // dpkg may know the file under /lib or /usr/lib (merged /usr).
+        let alias = match lib.strip_prefix("/usr") {
+            Some(short) => short.to_string(),
+            None => format!("/usr{lib}"),
+        };
+        let owner = [&lib, &alias]
+            .iter()
+            .map(|path| run("dpkg", &["-S", path]))
+            .find(|out| out.status.success())
+            .unwrap_or_else(|| panic!("no package owns {lib}"));
+        let owner = String::from_utf8_lossy(&owner.stdout);
         let owner = owner.split(':').next().unwrap().trim().to_string();
         assert!(
             depends.contains(&owner),
