@@ -159,6 +159,42 @@ fn completions_offer_the_backends() {
     assert_eq!(offered, expected);
 }
 
+/// The zsh and fish completions parse, and fish completes `--backend`
+/// from the generated file (zsh and fish: scripts/deps.sh).
+#[test]
+fn completions_parse_in_their_shells() {
+    let dir = Path::new(env!("OUT_DIR"));
+    let shell = |program: &str, args: &[&str]| {
+        // fish keeps state under $XDG_CONFIG_HOME and $XDG_DATA_HOME: not in ~.
+        let home = tempfile::tempdir().unwrap();
+        let out = Command::new(program)
+            .args(args)
+            .env("XDG_CONFIG_HOME", home.path())
+            .env("XDG_DATA_HOME", home.path())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {program} (scripts/deps.sh installs it): {e}"));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && err.is_empty(),
+            "{program} {args:?}: {err}"
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let zsh = dir.join("_ipft");
+    shell("zsh", &["-n", zsh.to_str().unwrap()]);
+    let fish = dir.join("ipft.fish");
+    let fish = fish.to_str().unwrap();
+    shell("fish", &["--no-execute", fish]);
+    let script = format!("source {fish}; complete -C 'ipft --backend '");
+    let offered = shell("fish", &["-c", &script]);
+    let mut offered: Vec<&str> = offered
+        .lines()
+        .map(|l| l.split('\t').next().unwrap())
+        .collect();
+    offered.sort();
+    assert_eq!(offered, ["ftrace", "kprobe", "kprobe-multi", "tracepoint"]);
+}
+
 #[test]
 fn extension_files_are_gen_output() {
     assert_eq!(

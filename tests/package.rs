@@ -219,6 +219,23 @@ fn deb_installs_works_and_purges_cleanly() {
     let expected: BTreeSet<&str> = ["kprobe", "kprobe-multi", "ftrace", "tracepoint"].into();
     assert_eq!(offered, expected, "{completion}");
 
+    // fish loads the installed completion by itself and completes them too.
+    // (fish keeps state under $XDG_CONFIG_HOME and $XDG_DATA_HOME: not in ~.)
+    let home = tempfile::tempdir().unwrap();
+    let fish = Command::new("fish")
+        .args(["-c", "complete -C 'ipft --backend '"])
+        .env("XDG_CONFIG_HOME", home.path())
+        .env("XDG_DATA_HOME", home.path())
+        .output()
+        .expect("fish (scripts/deps.sh installs it)");
+    assert!(fish.status.success());
+    let fish = String::from_utf8_lossy(&fish.stdout);
+    let offered: BTreeSet<&str> = fish
+        .lines()
+        .map(|l| l.split('\t').next().unwrap())
+        .collect();
+    assert_eq!(offered, expected, "fish: {fish}");
+
     // The extension files are what the installed binary generates.
     for (target, file) in [
         ("bpf-module-skeleton", "/usr/share/ipft/skeleton.c"),
