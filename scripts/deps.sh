@@ -7,5 +7,9 @@ apt-get install -y -qq --no-install-recommends \
 	clang llvm libelf-dev zlib1g-dev pkg-config make \
 	qemu-system-x86 linux-image-amd64 \
 	iptables iputils-ping iproute2 tcpdump libpcap0.8 kmod util-linux procps bc busybox-static libbpf-dev linux-libc-dev >/dev/null
+# The Debian package: building it (dpkg-dev: dpkg-shlibdeps), checking it, its man page and completions.
+apt-get install -y -qq --no-install-recommends dpkg-dev lintian man-db bash-completion zsh fish >/dev/null
 # virtme-ng boots test kernels under qemu with the host's files.
 command -v vng >/dev/null || pip install -q virtme-ng
+# cargo-deb builds the .deb (README, "Install as a Debian package"); about 3 minutes to compile.
+command -v cargo-deb >/dev/null || cargo install cargo-deb --locked

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 #[derive(Parser, Debug)]
 #[command(
     name = "ipft",
-    version,
+    version = crate::VERSION,
     about = "Trace the journey of packets through the Linux kernel",
     after_help = "Examples:\n  sudo ipft 'host 10.0.0.2 and icmp'     # then ping 10.0.0.2, Ctrl-C ipft\n  sudo ipft -b kprobe tcp port 443\n  sudo ipft -m 0xdeadbeef                # packets marked by iptables/nft\n  sudo ipft --filter-netns /run/netns/b --filter-ifname vb"
 )]

@@ -25,6 +25,15 @@ use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::Parser;
 use std::process::ExitCode;
 
+/// What `ipft --version` prints after the name: the package version and the
+/// git commit it was built from (set by build.rs).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("IPFT_GIT_COMMIT"),
+    ")"
+);
+
 fn main() -> ExitCode {
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
