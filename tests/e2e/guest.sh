@@ -8,6 +8,7 @@ OUT=$1
 IPFT=$2
 mkdir -p "$OUT"
 exec > "$OUT/guest.log" 2>&1
+PS4='+ ${EPOCHREALTIME} ' # timestamps: where the guest's time goes
 set -x
 
 . "$(dirname "$0")/topology.sh"
