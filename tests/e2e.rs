@@ -154,8 +154,8 @@ fn boot(kernel: Kernel) -> Result<PathBuf, String> {
     let script = repo().join("tests/e2e/guest.sh");
     let ipft = env!("CARGO_BIN_EXE_ipft");
     let started = std::time::Instant::now();
-    // A guest takes 8-12 minutes alone; 24 minutes were measured while two
-    // other test runs shared the machine's 2 cores.
+    // Guests took 20-24 minutes while two other test runs shared the
+    // machine's 2 cores (a 6.1 guest about 10 alone).
     let result = Command::new("timeout")
         .arg("2400")
         .arg("vng")
