@@ -6,7 +6,7 @@ from pathlib import Path
 
 out, dest = Path(sys.argv[1]), Path(sys.argv[2])
 rows = []
-for label in ("debian", "custom"):
+for label in ("debian", "custom", "debian-6.12"):
     for line in (out / label / "results.jsonl").read_text().splitlines():
         # bc prints fractions below 1 without their leading zero (".42").
         row = json.loads(re.sub(r":(-?)\.(\d)", r":\g<1>0.\2", line))

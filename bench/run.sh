@@ -1,9 +1,10 @@
 #!/bin/bash
-# Benchmark: boots both 6.1 test kernels (qemu, software emulation) and, per
+# Benchmark: boots the three test kernels (Debian 6.1, the custom 6.1 with
+# kprobe-multi, Debian 6.12; qemu, software emulation) and, per
 # backend each supports, measures attach/detach wall time for every skb
 # function, marked-flood throughput and losses, the slowdown of unmarked
 # traffic while attached, and ipft's peak RSS. Prints a table and writes
-# bench/results.json. Takes 15-25 minutes; run as root:
+# bench/results.json. Takes 20-35 minutes; run as root:
 #   bash bench/run.sh [FLOOD_COUNT]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,8 +13,12 @@ cargo build --release
 OUT=target/bench
 rm -rf "$OUT"
 mkdir -p "$OUT"
-debian=$(ls /boot/vmlinuz-6.1*-amd64 | sort | tail -n 1)
-for kernel in "debian:$debian" "custom:../shared/kernels/vmlinuz-6.1-ipft"; do
+# Each kernel by its exact series: vmlinuz-6.1* would also match 6.12.
+newest() { ls /boot/$1 2>/dev/null | sort -V | tail -n 1; }
+debian=$(newest 'vmlinuz-6.1.0-*-amd64')
+debian612=$(newest 'vmlinuz-6.12.*+deb12-amd64')
+[ -n "$debian" ] && [ -n "$debian612" ] || { echo "Debian 6.1 or 6.12 kernel missing in /boot: bash scripts/deps.sh" >&2; exit 1; }
+for kernel in "debian:$debian" "custom:../shared/kernels/vmlinuz-6.1-ipft" "debian-6.12:$debian612"; do
 	label=${kernel%%:*}
 	image=${kernel#*:}
 	mkdir -p "$OUT/$label"

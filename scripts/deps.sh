@@ -9,6 +9,12 @@ apt-get install -y -qq --no-install-recommends \
 	iptables iputils-ping iproute2 tcpdump libpcap0.8 kmod util-linux procps bc busybox-static libbpf-dev linux-libc-dev >/dev/null
 # The Debian package: building it (dpkg-dev: dpkg-shlibdeps), checking it, its man page and completions.
 apt-get install -y -qq --no-install-recommends dpkg-dev lintian man-db bash-completion zsh fish >/dev/null
+# Debian's 6.12 kernel (bookworm's own archive), the newest point release
+# available: the end-to-end tests and the benchmark boot it too.
+k612=$(apt-cache search --names-only '^linux-image-6\.12\.[0-9]+\+deb12-amd64-unsigned$' |
+	awk '{ print $1 }' | sort -V | tail -n 1)
+[ -n "$k612" ] || { echo "deps.sh: no linux-image-6.12.*+deb12-amd64-unsigned in the archive" >&2; exit 1; }
+apt-get install -y -qq --no-install-recommends "$k612" >/dev/null
 # virtme-ng boots test kernels under qemu with the host's files.
 command -v vng >/dev/null || pip install -q virtme-ng
 # cargo-deb builds the .deb (README, "Install as a Debian package"); about 3 minutes to compile.

@@ -1,9 +1,31 @@
 #!/bin/bash
 # The whole test suite: formatting, lints, unit tests, CLI tests, and the
-# end-to-end tests that boot both 6.1 test kernels under qemu (as root).
+# end-to-end tests that boot the three test kernels under qemu (as root).
+# Ends with one line per test kernel: checks passed/failed and the guest's
+# wall time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+start=$(date +%s)
 cargo fmt --check
 cargo clippy --release --all-targets -- -D warnings
+mkdir -p target
 # One thread: each end-to-end kernel boots once and its checks share it.
-cargo test --release -- --include-ignored --test-threads=1
+set +e
+cargo test --release --no-fail-fast -- --include-ignored --test-threads=1 2>&1 | tee target/test.log
+rc=${PIPESTATUS[0]}
+set -e
+echo
+# "test debian_6_12::check_listing ... ok" -> per kernel module: passed, failed.
+awk '$1 == "test" && $2 ~ /^[a-z]+_[0-9_]+::/ && $3 == "..." {
+		split($2, m, "::"); k = m[1]
+		if (!(k in seen)) { seen[k] = 1; order[++n] = k }
+		if ($4 == "ok") pass[k]++; else if ($4 == "FAILED") fail[k]++
+	}
+	END { for (i = 1; i <= n; i++) print order[i], pass[order[i]] + 0, fail[order[i]] + 0 }' target/test.log |
+	while read -r module passed failed; do
+		label=$(echo "$module" | sed 's/_/-/; s/_/./g')
+		wall=$(cat "target/e2e/$label/wall_s" 2>/dev/null || echo "?")
+		echo "e2e $label: $passed passed, $failed failed, guest wall time ${wall}s"
+	done
+echo "test.sh: $(( $(date +%s) - start ))s, exit $rc"
+exit "$rc"

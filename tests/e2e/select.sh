@@ -4,7 +4,9 @@
 # tests/e2e/select.rs. No marks unless the scenario is about marks: the mark
 # rules of topology.sh are removed first.
 for ns in a b; do ip netns exec $ns iptables -t raw -F; done
-SEL='^(ip_|icmp_|__ip_local_out|__dev_queue_xmit|dev_hard_start_xmit|udp|__udp|kfree_skbmem|consume_skb|skb_free_head|veth_|netif_|__netif_receive_skb|nf_|packet_rcv|tpacket_rcv|dev_queue_xmit_nit|arp_)'
+# The functions of the paths these scenarios take, by name (few, so that
+# attaching and detaching stay short; see PINGPATH in guest.sh).
+SEL='^(__ip_local_out|ip_output|ip_finish_output2?|nf_hook_slow|nf_nat_manip_pkt|__dev_queue_xmit|dev_queue_xmit_nit|dev_hard_start_xmit|veth_xmit|__netif_receive_skb(_one_core)?|ip_rcv(_core)?|ip_local_deliver(_finish)?|icmp_rcv|icmp_echo|icmp_reply|__udp4_lib_rcv|udp_rcv|udp_send_skb|tpacket_rcv|packet_rcv|arp_rcv|arp_process|consume_skb|skb_free_head|kfree_skbmem)$'
 
 sel_ping() { # name [address]
 	ip netns exec a ping -c 3 -i 0.5 "${2:-10.0.0.2}" > "$OUT/$1.ping" 2>&1
