@@ -6,6 +6,7 @@
 # 6.1 (kprobe); in each boot no-ipft, mark and expression runs alternate.
 # Prints the added time per packet (1/pps with ipft - 1/pps without) and the
 # ratio expression/mark. Run as root:  bash bench/selection.sh [COUNT] [ROUNDS]
+# (GUESTS="custom" or "debian" for one of them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 COUNT=${1:-5000}
@@ -14,8 +15,10 @@ cargo build --release
 OUT=target/bench-selection
 rm -rf "$OUT"
 debian=$(ls /boot/vmlinuz-6.1.0-*-amd64 | sort -V | tail -n 1)
+GUESTS=${GUESTS:-custom debian}
 for run in "custom:kprobe-multi:../shared/kernels/vmlinuz-6.1-ipft" "debian:kprobe:$debian"; do
 	label=${run%%:*}
+	case " $GUESTS " in *" $label "*) ;; *) continue ;; esac
 	rest=${run#*:}
 	backend=${rest%%:*}
 	image=${rest#*:}
@@ -31,7 +34,10 @@ import json, sys
 from pathlib import Path
 print(f"{'guest':>7} {'backend':>13} {'round':>5} {'base pps':>9} {'mark pps':>9} {'expr pps':>9} {'mark +us':>9} {'expr +us':>9} {'expr/mark':>9}")
 for label in ("custom", "debian"):
-    for line in (Path(sys.argv[1]) / label / "selection.jsonl").read_text().splitlines():
+    results = Path(sys.argv[1]) / label / "selection.jsonl"
+    if not results.exists():
+        continue
+    for line in results.read_text().splitlines():
         r = json.loads(line)
         add = lambda pps: 1e6 / pps - 1e6 / r["baseline_pps"]
         m, e = add(r["mark_pps"]), add(r["expression_pps"])
