@@ -49,7 +49,7 @@ pub fn run(cli: Cli) -> Result<()> {
     let started = Instant::now();
     let facts = read_kernel_facts(&tracefs)?;
     let facts_read = started.elapsed();
-    let (backend, found) = choose_backend(&cli, &tracefs, &facts, &filter)?;
+    let (backend, found, all) = choose_backend(&cli, &tracefs, &facts, &filter)?;
     if cli.verbose {
         eprintln!(
             "startup: kernel BTF, kallsyms and traceable functions read in {:.2}s; backend checked in {:.2}s",
@@ -82,7 +82,6 @@ pub fn run(cli: Cli) -> Result<()> {
             eprintln!("note: {note}");
         }
     }
-    let all = backend.discover(&facts, &NameFilter::default());
     let plan = if cli.no_track {
         track::Plan::default()
     } else {
@@ -91,7 +90,7 @@ pub fn run(cli: Cli) -> Result<()> {
     if cli.verbose && !cli.no_track {
         eprintln!(
             "tracking: {} functions change how packets are followed, {} attached for that only{}",
-            plan.actions.len() / 2,
+            plan.functions(),
             plan.extra.len(),
             if plan.missing.is_empty() {
                 String::new()
@@ -163,13 +162,14 @@ fn read_kernel_facts(tracefs: &Path) -> Result<KernelFacts> {
 }
 
 /// The backend asked for, or the fastest one this kernel really supports,
-/// with the functions it would trace.
+/// with the functions it would trace and all it could (before -r and
+/// --module-regex).
 fn choose_backend(
     cli: &Cli,
     tracefs: &Path,
     facts: &KernelFacts,
     filter: &NameFilter,
-) -> Result<(Box<dyn Backend>, Discovery)> {
+) -> Result<(Box<dyn Backend>, Discovery, Discovery)> {
     let kinds = match cli.backend {
         Some(kind) => vec![kind],
         None => backend::AUTO_ORDER.to_vec(),
@@ -211,7 +211,7 @@ fn choose_backend(
                         kind.name()
                     );
                 }
-                return Ok((backend, found));
+                return Ok((backend, found, all));
             }
             Err(e) if cli.backend.is_some() => return Err(e),
             Err(e) => refused.push(format!("{e:#}")),

@@ -39,6 +39,8 @@ pub struct Plan {
     pub actions: Vec<(u64, u32)>,
     /// Tracking functions this kernel does not let ipft attach to.
     pub missing: Vec<&'static str>,
+    /// The backend sees tracepoints, not functions.
+    tracepoints: bool,
 }
 
 impl Plan {
@@ -47,7 +49,10 @@ impl Plan {
     pub fn new(chosen: &[Target], all: &[Target]) -> Plan {
         let tracepoints = all.iter().any(|t| t.module == TRACEPOINT_MODULE);
         let table = if tracepoints { TRACEPOINTS } else { FUNCTIONS };
-        let mut plan = Plan::default();
+        let mut plan = Plan {
+            tracepoints,
+            ..Plan::default()
+        };
         for &(name, action) in table {
             let found: Vec<&Target> = all.iter().filter(|t| t.name == name).collect();
             if found.is_empty() {
@@ -69,6 +74,17 @@ impl Plan {
             }
         }
         plan
+    }
+
+    /// How many tracking functions this kernel offers (each may stand in
+    /// `actions` under two addresses).
+    pub fn functions(&self) -> usize {
+        let table = if self.tracepoints {
+            TRACEPOINTS
+        } else {
+            FUNCTIONS
+        };
+        table.len() - self.missing.len()
     }
 
     /// Fills the loaded object's ipft_track_funcs.
@@ -252,6 +268,7 @@ mod tests {
         assert!(plan.actions.contains(&(0x3000, FREE_SKB)));
         assert!(plan.actions.contains(&(0x4000, NEW_HEAD | SILENT)));
         assert_eq!(plan.missing, ["napi_skb_cache_put", "kfree_skb_partial"]);
+        assert_eq!(plan.functions(), 3);
     }
 
     #[test]
@@ -264,5 +281,6 @@ mod tests {
         let plan = Plan::new(&all, &all);
         assert!(plan.extra.is_empty());
         assert_eq!(plan.actions, [(8, END), (9, END)]);
+        assert_eq!(plan.functions(), 2);
     }
 }
