@@ -101,7 +101,7 @@ mod tests {
     use super::*;
 
     fn ev(packet_id: u64, cpu: u32, tstamp: u64, is_return: bool) -> Event {
-        let mut e = Event::from_bytes(&[0u8; Event::SIZE]).unwrap();
+        let mut e = Event::default();
         e.packet_id = packet_id;
         e.processor_id = cpu;
         e.tstamp = tstamp;

@@ -340,6 +340,8 @@ fn trace<'t>(
         ifindex: selection.ifindex.unwrap_or(0),
         track: !cli.no_track,
         track_max: cli.track_max,
+        meta: !cli.no_meta,
+        snaplen: 0,
         page_count: cli.perf_page_count,
         sample_period: cli.perf_sample_period,
         wakeup_events: cli.perf_wakeup_events,

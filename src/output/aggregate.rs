@@ -186,7 +186,10 @@ impl<'t, W: Write> Output<'t> for Aggregate<'t, W> {
             if self.chunks.last().is_none_or(|c| c.len() == CHUNK) {
                 self.chunks.push(Vec::with_capacity(CHUNK));
             }
-            self.chunks.last_mut().unwrap().push((*e, func, fields));
+            self.chunks
+                .last_mut()
+                .unwrap()
+                .push((e.clone(), func, fields));
             self.kept += 1;
         } else {
             self.not_kept += 1;
@@ -248,8 +251,7 @@ mod tests {
             retval: 0,
             processor_id: cpu,
             is_return: 0,
-            _pad: [0; 3],
-            data: [0; 64],
+            ..Event::default()
         }
     }
 

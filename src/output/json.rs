@@ -94,7 +94,7 @@ mod tests {
     fn graph_returns_carry_duration_and_return_value() {
         let mut buf = Vec::new();
         let mut out = Json::new(&mut buf, true);
-        let mut e = Event::from_bytes(&[0u8; Event::SIZE]).unwrap();
+        let mut e = Event::default();
         let f = Func {
             name: "ip_rcv",
             module: "vmlinux",
@@ -132,8 +132,7 @@ mod tests {
             retval: 0,
             processor_id: 1,
             is_return: 0,
-            _pad: [0; 3],
-            data: [0; 64],
+            ..Event::default()
         };
         let f = Func {
             name: "weird\"name",
