@@ -136,7 +136,7 @@ static __always_inline void ipft_count_lost(void)
  * prototype puts struct ipft_event into the object's BTF, where a unit test
  * compares it with the Rust mirror (the sections' structs likewise: their
  * writers are subprograms too). */
-static __noinline int ipft_submit(void *ctx, struct ipft_event *ev, __u32 size)
+static __noinline int ipft_submit(void *ctx, struct ipft_event *ev, __u64 size)
 {
 	__u32 zero = 0;
 	struct ipft_counters *c = bpf_map_lookup_elem(&ipft_counters, &zero);
@@ -161,14 +161,20 @@ static __noinline int ipft_submit(void *ctx, struct ipft_event *ev, __u32 size)
 }
 
 /* Writes the kernel stack of this call at `st`; returns the section's size. */
-static __noinline __u32 ipft_stack(void *ctx, struct ipft_stack *st)
+static __noinline __u64 ipft_stack(void *ctx, struct ipft_stack *st)
 {
 	long n = bpf_get_stack(ctx, (void *)(st + 1), IPFT_STACK_MAX * 8, 0);
-	__u32 len = n > 0 && n <= IPFT_STACK_MAX * 8 ? n : 0;
 
-	st->len = len;
-	st->error = n < 0 ? n : 0;
-	return sizeof(*st) + len;
+	if (n <= 0) {
+		st->len = 0;
+		st->error = n;
+		return sizeof(*st);
+	}
+	/* n is at most the buffer's size; the mask tells older verifiers. */
+	n &= IPFT_STACK_MAX * 8 * 2 - 1;
+	st->len = n;
+	st->error = 0;
+	return sizeof(*st) + n;
 }
 
 /* What one event carries besides the header. */
@@ -188,7 +194,8 @@ static __always_inline int ipft_emit(void *ctx, struct sk_buff *skb, __u64 id, _
 	bool entry = !(a->flags & IPFT_EV_RETURN);
 	struct ipft_event *ev;
 	struct ipft_scratch *s;
-	__u32 zero = 0, level, off = sizeof(*ev);
+	__u32 zero = 0, level;
+	__u64 off = sizeof(*ev);
 	__u32 *nest = bpf_map_lookup_elem(&ipft_nest, &zero);
 	__u8 sections = 0;
 	int ret = 0;

@@ -12,7 +12,7 @@
 #define IPFT_CAPTURE_MAX (sizeof(struct ipft_packet) + IPFT_SNAPLEN_MAX)
 
 /* Writes the section at `out`; returns its size (8-aligned). */
-static __noinline __u32 ipft_capture(struct sk_buff *skb, struct ipft_packet *p)
+static __noinline __u64 ipft_capture(struct sk_buff *skb, struct ipft_packet *p)
 {
 	__u8 *out = (__u8 *)p;
 	__u64 head = (__u64)BPF_CORE_READ(skb, head);
