@@ -1,10 +1,14 @@
 //! `-o json`: one JSON object per event, one per line, written and flushed as
-//! each event arrives. Keys in SPEC.md's order; strings escaped by serde_json.
+//! each event arrives, and one `{"packet_id":..,"verdict":{..}}` line when a
+//! packet ends. Keys in SPEC.md's order, then `meta` (src/packet.rs) and
+//! extra fields; strings escaped by serde_json. schema/ipft.schema.json
+//! describes every line.
 
 use super::{Func, Output};
 use crate::decode::Fields;
 use crate::event::Event;
 use crate::graph::{CallStacks, Step};
+use crate::verdict::Verdict;
 use anyhow::Result;
 use serde::Serialize;
 use std::io::Write;
@@ -62,6 +66,10 @@ impl<'t, W: Write> Output<'t> for Json<W> {
                 }
             }
         }
+        if let Some(m) = &e.meta {
+            text.push_str(",\"meta\":");
+            text.push_str(&crate::packet::to_json(m).to_string());
+        }
         // Extra fields follow the fixed keys, in order, as strings.
         for (k, v) in &fields {
             text.push(',');
@@ -83,6 +91,16 @@ impl<'t, W: Write> Output<'t> for Json<W> {
 
     fn count(&self) -> u64 {
         self.count
+    }
+
+    fn on_verdict(&mut self, packet_id: u64, verdict: &Verdict) -> Result<()> {
+        let line = serde_json::json!({
+            "packet_id": format!("{packet_id:#x}"),
+            "verdict": verdict,
+        });
+        writeln!(self.out, "{line}")?;
+        self.out.flush()?;
+        Ok(())
     }
 }
 
