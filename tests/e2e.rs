@@ -9,6 +9,8 @@
 mod common;
 #[path = "e2e/graph.rs"]
 mod graph;
+#[path = "e2e/meta.rs"]
+mod meta;
 #[path = "e2e/select.rs"]
 mod select;
 
@@ -713,6 +715,26 @@ fn check_bad_selectors(kernel: Kernel) {
     select::check_bad_selectors(&guest(kernel));
 }
 
+fn check_packet_metadata(kernel: Kernel) {
+    meta::check_packet_metadata(&guest(kernel));
+}
+
+fn check_verdicts_and_summary(kernel: Kernel) {
+    meta::check_verdicts_and_summary(&guest(kernel));
+}
+
+fn check_aggregate_names_and_marks(kernel: Kernel) {
+    meta::check_aggregate_names_and_marks(&guest(kernel));
+}
+
+fn check_dnat_shows_rewrite(kernel: Kernel) {
+    meta::check_dnat_shows_rewrite(&guest(kernel));
+}
+
+fn check_json_schema(kernel: Kernel) {
+    meta::check_json_schema(&guest(kernel));
+}
+
 macro_rules! per_kernel {
     ($($check:ident),*) => {
         mod debian_6_1 {
@@ -760,5 +782,10 @@ per_kernel!(
     check_clone_keeps_id,
     check_tracked_flood,
     check_bad_selectors,
+    check_packet_metadata,
+    check_verdicts_and_summary,
+    check_aggregate_names_and_marks,
+    check_dnat_shows_rewrite,
+    check_json_schema,
     check_nothing_left
 );

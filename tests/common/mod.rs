@@ -18,12 +18,31 @@ pub fn json_events(dir: &Path, scenario: &str) -> Vec<Value> {
         "ipft exit status in {scenario}; stderr: {}",
         read(dir, &format!("{scenario}.err"))
     );
+    json_lines(dir, scenario)
+        .into_iter()
+        .filter(|v| v.get("verdict").is_none())
+        .collect()
+}
+
+/// Every JSON line of one scenario's output: events and verdicts.
+pub fn json_lines(dir: &Path, scenario: &str) -> Vec<Value> {
     let text = read(dir, &format!("{scenario}.out"));
     if let Some(first) = text.lines().next() {
         assert_key_order(first);
     }
     text.lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
+        .collect()
+}
+
+/// The verdict lines of one scenario: packet id -> verdict object.
+pub fn json_verdicts(dir: &Path, scenario: &str) -> Vec<(String, Value)> {
+    json_lines(dir, scenario)
+        .into_iter()
+        .filter_map(|v| {
+            let verdict = v.get("verdict")?.clone();
+            Some((v["packet_id"].as_str()?.to_string(), verdict))
+        })
         .collect()
 }
 

@@ -201,6 +201,8 @@ fi
 
 # Packet selection and tracking.
 . "$(dirname "$0")/select.sh"
+# Packet metadata, verdicts, summary.
+. "$(dirname "$0")/meta.sh"
 
 # No ipft kprobe may remain once ipft has exited.
 # (perf-event kprobes are not in kprobe_events; debugfs lists every kprobe)
