@@ -56,7 +56,8 @@ pub struct Meta {
     pub known: u16,
     /// skb->protocol, network byte order as the kernel keeps it.
     pub protocol: u16,
-    /// IP total length (IPv6: payload + 40).
+    /// Bytes from the network header to the packet's end (the IP length
+    /// of a whole packet).
     pub ip_len: u16,
     pub l4_proto: u8,
     pub tcp_flags: u8,

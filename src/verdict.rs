@@ -190,8 +190,17 @@ impl Journey {
 
     /// The verdict: `ended` says whether the packet's end was seen.
     pub fn verdict(&self, ended: bool) -> Verdict {
-        let (kind, s) = if let Some(d) = &self.drop {
+        // A copy handed to a socket first (a raw socket's clone; tcpdump's
+        // does not count) means the packet arrived, whatever the kernel
+        // then does with the original (ping_rcv drops it: NO_SOCKET).
+        let delivered_first = match (&self.deliver, &self.drop) {
+            (Some(s), Some(d)) => s.index < d.index,
+            _ => false,
+        };
+        let (kind, s) = if let Some(d) = self.drop.as_ref().filter(|_| !delivered_first) {
             (Kind::Dropped, d)
+        } else if let Some(s) = self.deliver.as_ref().filter(|_| delivered_first) {
+            (Kind::Delivered, s)
         } else if !ended {
             (Kind::InFlight, self.last_step())
         } else {

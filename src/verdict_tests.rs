@@ -87,6 +87,20 @@ fn socket_delivery_and_in_flight() {
         true,
     );
     assert_eq!(v.kind, Kind::Delivered);
+    // A raw socket's copy delivered, the original dropped by ping_rcv.
+    let v = run(
+        &[
+            ("ip_local_deliver", None, 1, "va"),
+            ("__sock_queue_rcv_skb", None, 1, "va"),
+            ("icmp_rcv", None, 1, "va"),
+            ("kfree_skb_reason", Some("NO_SOCKET"), 1, "va"),
+        ],
+        false,
+    );
+    assert_eq!(
+        (v.kind, v.function.as_str()),
+        (Kind::Delivered, "__sock_queue_rcv_skb")
+    );
     let v = run(&[("ip_rcv", None, 1, "va")], false);
     assert_eq!((v.kind, v.function.as_str()), (Kind::InFlight, "ip_rcv"));
 }

@@ -63,7 +63,7 @@ struct ipft_meta {
 	char ifname[16];
 	__u16 known;        /* IPFT_META_* */
 	__u16 protocol;     /* skb->protocol (network order) */
-	__u16 ip_len;       /* IP total length (IPv6: payload + 40) */
+	__u16 ip_len;       /* bytes from the network header to the packet's end */
 	__u8 l4_proto;      /* IP protocol / IPv6 next header */
 	__u8 tcp_flags;
 	__u32 ip_id;        /* IPv4 id, IPv6 flow label */

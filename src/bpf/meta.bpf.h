@@ -37,14 +37,16 @@ static __always_inline __u32 ipft_be32(const __u8 *p)
 	return (__u32)p[0] << 24 | (__u32)p[1] << 16 | (__u32)p[2] << 8 | p[3];
 }
 
-/* Fills the L4 part from `l4` (IPFT_L4_READ bytes after the IP header). */
-static __always_inline void ipft_meta_l4(struct ipft_meta *m, const __u8 *l4)
+/* Fills the L4 part from `l4`: `n` bytes (4 or more) after the IP header. */
+static __always_inline void ipft_meta_l4(struct ipft_meta *m, const __u8 *l4, __u32 n)
 {
 	switch (m->l4_proto) {
 	case IPFT_IPPROTO_TCP:
-		m->tcp_seq = ipft_be32(l4 + 4);
-		m->tcp_flags = l4[13];
-		m->known |= IPFT_META_TCP;
+		if (n >= 14) {
+			m->tcp_seq = ipft_be32(l4 + 4);
+			m->tcp_flags = l4[13];
+			m->known |= IPFT_META_TCP;
+		}
 		/* fall through: ports */
 	case IPFT_IPPROTO_UDP:
 	case IPFT_IPPROTO_UDPLITE:
@@ -59,8 +61,8 @@ static __always_inline void ipft_meta_l4(struct ipft_meta *m, const __u8 *l4)
 		m->icmp_code = l4[1];
 		m->known |= IPFT_META_ICMP;
 		/* Echo request/reply: ICMP 8/0, ICMPv6 128/129. */
-		if ((m->l4_proto == IPFT_IPPROTO_ICMP && (l4[0] == 8 || l4[0] == 0)) ||
-		    (m->l4_proto == IPFT_IPPROTO_ICMPV6 && (l4[0] == 128 || l4[0] == 129))) {
+		if (n >= 8 && ((m->l4_proto == IPFT_IPPROTO_ICMP && (l4[0] == 8 || l4[0] == 0)) ||
+			       (m->l4_proto == IPFT_IPPROTO_ICMPV6 && (l4[0] == 128 || l4[0] == 129)))) {
 			m->icmp_id = ipft_be16(l4 + 4);
 			m->icmp_seq = ipft_be16(l4 + 6);
 			m->known |= IPFT_META_ECHO;
@@ -71,20 +73,22 @@ static __always_inline void ipft_meta_l4(struct ipft_meta *m, const __u8 *l4)
 
 /* Parses the IP header at head + net (and its L4 header when it is in the
  * linear data and this is a first or only fragment). `avail`: linear bytes
- * from the network header on. */
+ * from the network header on; `left`: packet bytes from it on. */
 static __always_inline void ipft_meta_headers(struct ipft_meta *m, __u64 head, __u32 net,
-					      __u32 avail)
+					      __u32 avail, __u32 left)
 {
 	__u8 ip[IPFT_NET_READ] = {};
 	__u8 l4[IPFT_L4_READ] = {};
-	__u32 hlen;
+	__u32 hlen, n;
 
 	if (avail < 20 || bpf_probe_read_kernel(ip, avail < IPFT_NET_READ ? 20 : IPFT_NET_READ,
 						(void *)(head + net)))
 		return;
 	if ((ip[0] >> 4) == 4 && (ip[0] & 0xf) >= 5) {
 		hlen = (ip[0] & 0xf) * 4;
-		m->ip_len = ipft_be16(ip + 2);
+		/* Not the header's total length: the stack fills that in on
+		 * the way out (__ip_local_out), and GSO packets exceed it. */
+		m->ip_len = left > 0xffff ? 0xffff : left;
 		m->ip_id = ipft_be16(ip + 4);
 		m->l4_proto = ip[9];
 		__builtin_memcpy(m->saddr, ip + 12, 4);
@@ -95,7 +99,7 @@ static __always_inline void ipft_meta_headers(struct ipft_meta *m, __u64 head, _
 			return;
 	} else if ((ip[0] >> 4) == 6 && avail >= 40) {
 		hlen = 40;
-		m->ip_len = ipft_be16(ip + 4) + 40;
+		m->ip_len = left > 0xffff ? 0xffff : left;
 		m->ip_id = ipft_be32(ip) & 0xfffff;
 		m->l4_proto = ip[6];
 		__builtin_memcpy(m->saddr, ip + 8, 16);
@@ -104,18 +108,24 @@ static __always_inline void ipft_meta_headers(struct ipft_meta *m, __u64 head, _
 	} else {
 		return;
 	}
-	if (hlen + IPFT_L4_READ > avail ||
-	    bpf_probe_read_kernel(l4, sizeof(l4), (void *)(head + net + hlen)))
+	if (avail < hlen + 4)
 		return;
-	ipft_meta_l4(m, l4);
+	n = avail - hlen;
+	if (n > IPFT_L4_READ)
+		n = IPFT_L4_READ;
+	if (bpf_probe_read_kernel(l4, n, (void *)(head + net + hlen)))
+		return;
+	ipft_meta_l4(m, l4, n);
 }
 
 static __noinline void ipft_read_meta(struct sk_buff *skb, struct ipft_meta *m)
 {
 	struct net_device *dev = BPF_CORE_READ(skb, dev);
 	__u64 head = (__u64)BPF_CORE_READ(skb, head);
+	__u64 data = (__u64)BPF_CORE_READ(skb, data);
 	__u16 net = BPF_CORE_READ(skb, network_header);
 	__u32 tail = BPF_CORE_READ(skb, tail);
+	__s64 end;
 	__u16 proto;
 
 	__builtin_memset(m, 0, sizeof(*m));
@@ -133,11 +143,12 @@ static __noinline void ipft_read_meta(struct sk_buff *skb, struct ipft_meta *m)
 	}
 	/* Headers are parsed when the network header is set and the protocol,
 	 * if already known, is IP (ARP and others have no addresses here). */
-	if (!head || net == 0 || net == IPFT_NO_HEADER || net >= tail)
+	end = (__s64)(data - head) + m->len; /* packet end, from head */
+	if (!head || net == 0 || net == IPFT_NO_HEADER || net >= tail || end <= net)
 		return;
 	if (proto && proto != bpf_htons(IPFT_ETH_P_IP) && proto != bpf_htons(IPFT_ETH_P_IPV6))
 		return;
-	ipft_meta_headers(m, head, net, tail - net);
+	ipft_meta_headers(m, head, net, tail - net, end - net);
 }
 
 #endif
