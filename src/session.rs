@@ -382,7 +382,7 @@ fn trace<'t>(
     }
     if attached.interrupted {
         eprintln!("Interrupted while attaching; detaching.");
-        detach(cli, backend, attached.links);
+        detach(cli, backend, &progs, attached.links);
         return Ok(());
     }
     if attached.attached == 0 {
@@ -462,7 +462,7 @@ fn trace<'t>(
         None => None,
     };
 
-    let detach_time = detach(cli, backend, attached.links);
+    let detach_time = detach(cli, backend, &progs, attached.links);
     if cli.verbose {
         eprintln!("detach: {:.2}s (wall)", detach_time.as_secs_f64());
         eprintln!("lost per CPU: {per_cpu:?}, lost by the reader: {reader_lost}");
@@ -498,7 +498,16 @@ fn trace<'t>(
 
 /// Detaches every link, with expedited RCU grace periods where they help
 /// the backend (unless --no-rcu-expedite); returns the wall time.
-fn detach(cli: &Cli, backend: &dyn Backend, links: Vec<backend::Attachment>) -> Duration {
+fn detach(
+    cli: &Cli,
+    backend: &dyn Backend,
+    progs: &backend::Programs,
+    links: Vec<backend::Attachment>,
+) -> Duration {
+    // Programs first: the kernel may take minutes to remove every probe.
+    if let Err(e) = progs.stop() {
+        eprintln!("warning: {e:#}; probes keep working until they are removed");
+    }
     let _expedited =
         rcu::expedite_detach(backend.expedite_rcu() && !cli.no_rcu_expedite, cli.verbose);
     backend::detach(links)

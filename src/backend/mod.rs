@@ -18,7 +18,7 @@ use crate::extension::Extension;
 use crate::filter::PacketFilter;
 use anyhow::{bail, Context, Result};
 use clone::ProgTemplate;
-use libbpf_rs::{Link, Object, ObjectBuilder, OpenObject};
+use libbpf_rs::{Link, MapCore, Object, ObjectBuilder, OpenObject};
 use std::collections::HashMap;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::path::Path;
@@ -222,6 +222,22 @@ impl Programs {
 
     pub fn obj(&self) -> &Object {
         &self.obj
+    }
+
+    /// Turns every program into a no-op (`ipft_detaching` in
+    /// src/bpf/body.bpf.h), before detaching: probes still attached while
+    /// the kernel removes them cost only their entry.
+    pub fn stop(&self) -> Result<()> {
+        let map = self
+            .obj
+            .maps()
+            .find(|m| m.name().to_string_lossy().ends_with(".bss"))
+            .context("ipft's BPF object has no .bss (kill switch)")?;
+        let mut value = vec![0u8; map.value_size() as usize];
+        value[..4].copy_from_slice(&1u32.to_ne_bytes());
+        map.update(&0u32.to_ne_bytes(), &value, libbpf_rs::MapFlags::ANY)
+            .context("setting the kill switch")?;
+        Ok(())
     }
 
     /// The descriptor of the program to attach under `name`.

@@ -56,6 +56,13 @@ const volatile struct ipft_config ipft_config = {
 	.snaplen = 0,
 };
 
+/* The kill switch: set by user space when detaching begins (Ctrl-C,
+ * SIGTERM, an error), so that every program returns at once while the kernel
+ * takes the probes away one by one (seconds to minutes: RCU grace periods),
+ * and the machine pays only the probes' own entry cost meanwhile. The only
+ * variable in .bss; mirrored by Programs::stop in src/backend/mod.rs. */
+volatile __u32 ipft_detaching = 0;
+
 #include "select.bpf.h"
 #include "track.bpf.h"
 #include "meta.bpf.h"
@@ -270,7 +277,7 @@ static __always_inline __u64 ipft_trace(void *ctx, struct sk_buff *skb, int pos,
 	__u64 head = 0, id, now = 0;
 	__u32 flags;
 
-	if (!skb)
+	if (ipft_detaching || !skb)
 		return 0;
 	if (!ipft_config.track) {
 		/* ipftrace2's way: every event must match; the skb is the id. */

@@ -32,10 +32,13 @@ struct {
 /* Emits the return of a remembered call and forgets it. */
 static __always_inline void ipft_return(void *ctx, struct ipft_call_key *key, __u64 retval)
 {
-	struct ipft_call *call = bpf_map_lookup_elem(&ipft_calls, key);
+	struct ipft_call *call;
 	struct ipft_call found;
 	struct ipft_emit_args a = { .value = retval, .has_value = true, .flags = IPFT_EV_RETURN };
 
+	if (ipft_detaching)
+		return;
+	call = bpf_map_lookup_elem(&ipft_calls, key);
 	if (!call)
 		return;
 	found = *call;

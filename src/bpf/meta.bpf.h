@@ -110,10 +110,10 @@ static __always_inline void ipft_meta_headers(struct ipft_meta *m, __u64 head, _
 	}
 	if (avail < hlen + 4)
 		return;
-	n = avail - hlen;
-	if (n > IPFT_L4_READ)
-		n = IPFT_L4_READ;
-	if (bpf_probe_read_kernel(l4, n, (void *)(head + net + hlen)))
+	/* Fixed sizes: a computed one loses its bounds in older verifiers. */
+	n = avail - hlen >= IPFT_L4_READ ? IPFT_L4_READ : avail - hlen >= 8 ? 8 : 4;
+	if (bpf_probe_read_kernel(l4, n == IPFT_L4_READ ? IPFT_L4_READ : n == 8 ? 8 : 4,
+				  (void *)(head + net + hlen)))
 		return;
 	ipft_meta_l4(m, l4, n);
 }
