@@ -125,6 +125,8 @@ pub struct Journey {
     xmit: Option<Step>,
     /// The last event that was not memory being given back.
     last_work: Option<Step>,
+    /// The last event (entries only).
+    last: Option<Step>,
     /// Whether an event after the last transmit was on another device or
     /// namespace (veth: the packet went on in the peer).
     moved_after_xmit: bool,
@@ -183,9 +185,11 @@ impl Journey {
             self.xmit = Some(step(index, function, None, meta));
             self.moved_after_xmit = false;
         }
+        let here = step(index, function, None, meta);
         if !MEMORY_FUNCS.contains(&function) {
-            self.last_work = Some(step(index, function, None, meta));
+            self.last_work = Some(here.clone());
         }
+        self.last = Some(here);
     }
 
     /// The verdict: `ended` says whether the packet's end was seen.
@@ -225,10 +229,13 @@ impl Journey {
         }
     }
 
+    /// Where the packet's processing was last seen: the last function that
+    /// was not freeing memory, else (only frees were traced) the last one.
     fn last_step(&self) -> &Step {
         static NONE: std::sync::OnceLock<Step> = std::sync::OnceLock::new();
         self.last_work
             .as_ref()
+            .or(self.last.as_ref())
             .unwrap_or_else(|| NONE.get_or_init(|| step(0, "(none)", None, None)))
     }
 }
