@@ -11,6 +11,7 @@ mod discovery;
 mod event;
 mod extension;
 mod filter;
+mod funcs;
 mod graph;
 mod kernel;
 mod output;
@@ -18,6 +19,7 @@ mod progress;
 mod reader;
 mod select;
 mod session;
+mod stack;
 mod symbols;
 mod track;
 

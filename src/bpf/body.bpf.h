@@ -299,7 +299,9 @@ static __always_inline __u64 ipft_trace(void *ctx, struct sk_buff *skb, int pos,
 		a.value = tp_reason;
 		a.has_value = true;
 	} else if (flags & IPFT_FUNC_DROP) {
-		a.value = IPFT_ARG(ctx, pos + 1);
+		/* An enum in a 32-bit register half: the upper half is not
+		 * the caller's to clear. */
+		a.value = (__u32)IPFT_ARG(ctx, pos + 1);
 		a.has_value = true;
 	}
 	a.stack = flags & IPFT_FUNC_STACK;

@@ -11,14 +11,19 @@
 //! `}` on return, indented two spaces per call depth, and each closing line
 //! says the call's duration and, where BTF says it returns an integer, its
 //! return value.
+//!
+//! An event's kernel stack (drop functions, --stack) follows its line, one
+//! frame a line, indented.
 
 use super::{format_duration, Func, Output, SKB_MEMORY_FREED};
 use crate::decode::Fields;
 use crate::event::Event;
 use crate::graph::{CallStacks, Step};
+use crate::stack::Symbols;
 use anyhow::Result;
 use std::collections::HashSet;
 use std::io::Write;
+use std::sync::Arc;
 
 /// One kept event.
 type Recorded<'t> = (Event, Func<'t>, Fields);
@@ -43,6 +48,7 @@ pub struct Aggregate<'t, W: Write> {
     split_at_free: bool,
     /// Events seen after MAX_KEPT_EVENTS were kept.
     not_kept: u64,
+    symbols: Arc<Symbols>,
 }
 
 impl<'t, W: Write> Aggregate<'t, W> {
@@ -57,7 +63,14 @@ impl<'t, W: Write> Aggregate<'t, W> {
             graph,
             split_at_free: ids_are_skbs,
             not_kept: 0,
+            symbols: Arc::new(Symbols::kernel()),
         }
+    }
+
+    /// Symbolizes stacks with `symbols`.
+    pub fn with_symbols(mut self, symbols: Arc<Symbols>) -> Self {
+        self.symbols = symbols;
+        self
     }
 
     /// Splits the events into packets: by skb address, then at every point
@@ -169,6 +182,19 @@ fn graph_calls(packet: &[Recorded]) -> Vec<String> {
         .collect()
 }
 
+/// The frames of `e`'s stack, if it has one, a line each under its event.
+fn stack_lines(text: &mut String, e: &Event, symbols: &Symbols) {
+    let frames = e.stack.as_deref().and_then(|s| symbols.frames(s));
+    for frame in frames.into_iter().flatten() {
+        text.push_str(STACK_INDENT);
+        text.push_str(&frame);
+        text.push('\n');
+    }
+}
+
+/// Indentation of stack frames under their event line.
+pub const STACK_INDENT: &str = "        ";
+
 fn with_fields(mut line: String, fields: &Fields) -> String {
     if !fields.is_empty() {
         line.push_str(" ( ");
@@ -208,18 +234,21 @@ impl<'t, W: Write> Output<'t> for Aggregate<'t, W> {
         text.push_str(&header());
         text.push('\n');
         let graph = self.graph;
+        let symbols = self.symbols.clone();
         for packet in self.packets() {
             text.push_str("===\n");
             if graph {
                 for ((e, f, fields), call) in packet.iter().zip(graph_calls(packet)) {
                     text.push_str(&graph_line(e, *f, &call, fields));
                     text.push('\n');
+                    stack_lines(&mut text, e, &symbols);
                 }
                 continue;
             }
             for (e, f, fields) in packet {
                 text.push_str(&line(e, *f, fields));
                 text.push('\n');
+                stack_lines(&mut text, e, &symbols);
             }
         }
         self.out.write_all(text.as_bytes())?;
@@ -351,6 +380,48 @@ mod tests {
         let fields = vec![("reason".into(), "NETFILTER_DROP".to_string())];
         let l = line(&ev(1, 5, 0), f("kfree_skb"), &fields);
         assert!(l.ends_with("kfree_skb ( reason: NETFILTER_DROP )"), "{l}");
+    }
+
+    #[test]
+    fn stack_frames_follow_their_event_indented() {
+        let symbols = Symbols::from_text(
+            "ffffffff81a2b3c0 T nf_hook_slow\nffffffff81b00000 T kfree_skb_reason\nffffffffc0001000 t veth_xmit\t[veth]\n",
+        );
+        let mut dropped = ev(1, 2, 0);
+        dropped.stack = Some(Box::new(crate::event::Stack::Frames(vec![
+            0xffffffff81b00005,
+            0xffffffff81a2b41a,
+            0xffffffffc0001010,
+        ])));
+        let mut lost = ev(1, 3, 0);
+        lost.stack = Some(Box::new(crate::event::Stack::Lost(-14)));
+        let mut buf = Vec::new();
+        let mut out = Aggregate::new(&mut buf, false, false).with_symbols(Arc::new(symbols));
+        for (e, func) in [
+            (ev(1, 1, 0), f("ip_rcv")),
+            (dropped, f("kfree_skb_reason")),
+            (lost, f("kfree_skb_reason")),
+        ] {
+            out.on_event(&e, func, Fields::new()).unwrap();
+        }
+        out.finish().unwrap();
+        drop(out);
+        let text = String::from_utf8(buf).unwrap();
+        let lines: Vec<&str> = text.lines().skip(2).collect();
+        assert!(lines[0].ends_with(" ip_rcv"), "{text}");
+        assert!(lines[1].ends_with(" kfree_skb_reason"), "{text}");
+        assert_eq!(
+            &lines[2..5],
+            [
+                "        kfree_skb_reason+0x5",
+                "        nf_hook_slow+0x5a",
+                "        veth_xmit+0x10 [veth]"
+            ],
+            "{text}"
+        );
+        // A lost stack prints nothing.
+        assert!(lines[5].ends_with(" kfree_skb_reason"), "{text}");
+        assert_eq!(lines.len(), 6, "{text}");
     }
 
     #[test]
