@@ -164,10 +164,18 @@ static __noinline int ipft_submit(void *ctx, struct ipft_event *ev, __u32 size)
 static __noinline __u32 ipft_stack(void *ctx, struct ipft_stack *st)
 {
 	long n = bpf_get_stack(ctx, (void *)(st + 1), IPFT_STACK_MAX * 8, 0);
-	__u32 len = n > 0 && n <= IPFT_STACK_MAX * 8 ? n : 0;
+	__u32 len = 0;
 
-	st->len = len;
 	st->error = n < 0 ? n : 0;
+	/* Two tests the compiler may not fold into one range check on a copy
+	 * of n (n - 1 < 256): Linux 6.1's verifier would not see the length,
+	 * hence the record's size, bounded, and refuses the program. */
+	if (n > 0) {
+		barrier_var(n);
+		if (n <= IPFT_STACK_MAX * 8)
+			len = n;
+	}
+	st->len = len;
 	return sizeof(*st) + len;
 }
 
