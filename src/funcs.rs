@@ -128,10 +128,7 @@ impl Funcs {
                 format!("drops: reason and stack at {}", names.join(", "))
             }
         };
-        format!(
-            "{drops}; stacks captured at {} functions matching --stack",
-            self.stacks
-        )
+        format!("{drops}; stack also at {} functions (--stack)", self.stacks)
     }
 
     /// Fills the loaded object's ipft_funcs (sized by [`Funcs::len`]).

@@ -7,6 +7,8 @@
 //! in a plain `cargo test`; the README's test command runs them.
 
 mod common;
+#[path = "e2e/drops.rs"]
+mod drops;
 #[path = "e2e/graph.rs"]
 mod graph;
 #[path = "e2e/select.rs"]
@@ -713,6 +715,14 @@ fn check_bad_selectors(kernel: Kernel) {
     select::check_bad_selectors(&guest(kernel));
 }
 
+fn check_drops(kernel: Kernel) {
+    drops::check_drops(kernel, &guest(kernel));
+}
+
+fn check_drop_stacks_everywhere(kernel: Kernel) {
+    drops::check_drop_stacks_everywhere(kernel, &guest(kernel));
+}
+
 macro_rules! per_kernel {
     ($($check:ident),*) => {
         mod debian_6_1 {
@@ -760,5 +770,7 @@ per_kernel!(
     check_clone_keeps_id,
     check_tracked_flood,
     check_bad_selectors,
+    check_drops,
+    check_drop_stacks_everywhere,
     check_nothing_left
 );
