@@ -84,14 +84,15 @@ pub fn check_drops(kernel: Kernel, dir: &Path) {
             );
             assert!(in_stack(&f, "nf_hook_slow"), "{backend}: {f:?}");
         }
-        // Followed from ip_rcv in netns b to its drop.
+        // Selected in netns a (ip_output), followed into netns b to its drop.
         let packets = by_packet(&events);
         let followed = packets
             .iter()
             .filter(|p| {
                 let f: Vec<&str> = p.iter().map(|e| function(e)).collect();
-                matches!((f.iter().position(|x| *x == "ip_rcv"), f.iter().position(|x| *x == drop_fn)),
-                    (Some(a), Some(b)) if a < b)
+                let pos = |n: &str| f.iter().position(|x| *x == n);
+                matches!((pos("ip_output"), pos("ip_rcv"), pos(drop_fn)),
+                    (Some(a), Some(b), Some(c)) if a < b && b < c)
             })
             .count();
         assert_eq!(
