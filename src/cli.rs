@@ -90,6 +90,11 @@ pub struct Cli {
     #[arg(long, value_name = "RE", value_parser = parse_regex)]
     pub module_regex: Option<Regex>,
 
+    /// Capture the kernel stack at the traced functions whose name matches RE
+    /// (the skb drop functions always have theirs)
+    #[arg(long, value_name = "RE", value_parser = parse_regex)]
+    pub stack: Option<Regex>,
+
     /// List the functions that would be traced and exit
     #[arg(short = 'l', long)]
     pub list: bool,

@@ -10,13 +10,16 @@ use crate::cli::{Cli, OutputKind, TracerKind};
 use crate::decode::Decoder;
 use crate::discovery::{Discovery, KernelFacts, NameFilter, Target};
 use crate::extension::{templates, Extension};
+use crate::funcs::Funcs;
 use crate::kernel::{btf, kallsyms::Kallsyms, rcu, tracefs};
 use crate::output::{aggregate::Aggregate, json::Json, Output, SKB_MEMORY_FREED};
 use crate::reader::Reader;
 use crate::select::Selection;
+use crate::stack::{StackCounts, Symbols};
 use crate::track;
 use crate::verdict::Journeys;
 use anyhow::{bail, Context, Result};
+use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::Path;
@@ -100,8 +103,13 @@ pub fn run(cli: Cli) -> Result<()> {
             }
         );
     }
+    let funcs = Funcs::new(&found.targets, &all.targets, &plan, cli.stack.as_ref());
+    if cli.verbose {
+        eprintln!("{}", funcs.summary());
+    }
     let mut targets = found.targets.clone();
     targets.extend(plan.extra.iter().cloned());
+    targets.extend(funcs.extra.iter().cloned());
     trace(
         &cli,
         backend.as_ref(),
@@ -109,7 +117,7 @@ pub fn run(cli: Cli) -> Result<()> {
         &facts.drop_reasons,
         extension.as_ref(),
         &selection,
-        &plan,
+        &funcs,
     )
 }
 
@@ -314,7 +322,7 @@ fn trace<'t>(
     drop_reasons: &'t HashMap<u64, String>,
     extension: Option<&'t Extension>,
     selection: &Selection,
-    plan: &track::Plan,
+    funcs: &Funcs,
 ) -> Result<()> {
     if !cli.no_set_rlimit {
         raise_rlimits(cli.verbose);
@@ -341,6 +349,7 @@ fn trace<'t>(
         ifindex: selection.ifindex.unwrap_or(0),
         track: !cli.no_track,
         track_max: cli.track_max,
+        funcs_max: funcs.len() as u32,
         meta: !cli.no_meta,
         snaplen: 0,
         page_count: cli.perf_page_count,
@@ -358,7 +367,7 @@ fn trace<'t>(
         selection.pcap.as_ref(),
     )?;
     let obj = progs.obj();
-    plan.install(obj)?;
+    funcs.install(obj)?;
     let reader = Reader::new(obj, cli.perf_page_count, use_ringbuf)?;
     if cli.verbose {
         eprintln!(
@@ -408,10 +417,15 @@ fn trace<'t>(
     let graph = cli.tracer == TracerKind::FunctionGraph;
     let decoder = Decoder::new(targets, drop_reasons, extension);
     let stdout = std::io::stdout();
+    // Read from /proc/kallsyms when the first stack is printed.
+    let symbols = Arc::new(Symbols::kernel());
     let mut out: Box<dyn Output<'t> + 't> = match cli.output {
-        OutputKind::Aggregate => Box::new(Aggregate::new(stdout.lock(), graph, cli.no_track)),
-        OutputKind::Json => Box::new(Json::new(stdout.lock(), graph)),
+        OutputKind::Aggregate => Box::new(
+            Aggregate::new(stdout.lock(), graph, cli.no_track).with_symbols(symbols.clone()),
+        ),
+        OutputKind::Json => Box::new(Json::new(stdout.lock(), graph).with_symbols(symbols)),
     };
+    let stacks = Cell::new(StackCounts::default());
     let counter = crate::progress::event_counter();
     let show_counter = cli.output == OutputKind::Aggregate;
     let mut journeys = Journeys::default();
@@ -419,6 +433,9 @@ fn trace<'t>(
     let mut deliver =
         |events: Vec<crate::event::Event>, out: &mut Box<dyn Output<'t> + 't>| -> Result<()> {
             for e in &events {
+                let mut counts = stacks.get();
+                counts.add(e.stack.as_deref());
+                stacks.set(counts);
                 let (func, fields) = decoder.decode(e)?;
                 // Tracking says where a packet ends; without it, where its
                 // skb's memory goes (the address may be reused after).
@@ -476,6 +493,7 @@ fn trace<'t>(
             "lost_per_cpu": per_cpu,
             "tracking": tracking,
             "packets": journeys.summary().to_json(),
+            "stacks": stacks.get(),
         });
         eprintln!("{summary}");
     }
@@ -484,6 +502,9 @@ fn trace<'t>(
     }
     if let Some(stats) = &tracking {
         eprintln!("{}", stats.summary(cli.track_timeout));
+    }
+    if let Some(line) = stacks.get().summary() {
+        eprintln!("{line}");
     }
     if lost > 0 {
         eprintln!(

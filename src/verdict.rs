@@ -7,7 +7,7 @@
 //! classified by function name and drop reason; [`Journeys`] keeps the open
 //! ones (bounded) and hands out a verdict when a packet ends.
 
-use crate::event::{Event, Meta};
+use crate::event::{Event, Meta, Stack};
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -87,10 +87,12 @@ pub struct Verdict {
     pub netns: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ifname: Option<String>,
-    /// Index (in the packet's events) of the event the verdict is about:
-    /// outputs find its stack there.
+    /// Index (in the packet's events) of the event the verdict is about.
     #[serde(skip)]
     pub event: usize,
+    /// The kernel stack of that event (drops), for outputs to symbolize.
+    #[serde(skip)]
+    pub stack: Option<Stack>,
 }
 
 impl Verdict {
@@ -139,6 +141,7 @@ struct Step {
     reason: Option<String>,
     netns: Option<u32>,
     ifname: Option<String>,
+    stack: Option<Stack>,
 }
 
 fn step(index: usize, function: &str, reason: Option<String>, meta: Option<&Meta>) -> Step {
@@ -150,6 +153,7 @@ fn step(index: usize, function: &str, reason: Option<String>, meta: Option<&Meta
             .filter(|m| m.has(crate::event::META_NETNS))
             .map(|m| m.netns),
         ifname: meta.and_then(|m| m.ifname()).map(str::to_string),
+        stack: None,
     }
 }
 
@@ -178,7 +182,9 @@ impl Journey {
             None => false,
         };
         if dropped {
-            self.drop = Some(step(index, function, reason, meta));
+            let mut s = step(index, function, reason, meta);
+            s.stack = e.stack.as_deref().cloned();
+            self.drop = Some(s);
         } else if SOCKET_FUNCS.contains(&function) {
             self.deliver = Some(step(index, function, None, meta));
         } else if XMIT_FUNCS.contains(&function) {
@@ -226,6 +232,7 @@ impl Journey {
             netns: s.netns,
             ifname: s.ifname.clone(),
             event: s.index,
+            stack: s.stack.clone(),
         }
     }
 

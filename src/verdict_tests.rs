@@ -55,7 +55,10 @@ fn consumed_reason_is_not_a_drop() {
     assert_eq!((v.kind, v.function.as_str()), (Kind::Consumed, "icmp_rcv"));
     // Only frees traced (the tracepoint backend): the last of them.
     let v = run(&[("consume_skb", None, 2, "vb")], true);
-    assert_eq!((v.kind, v.function.as_str()), (Kind::Consumed, "consume_skb"));
+    assert_eq!(
+        (v.kind, v.function.as_str()),
+        (Kind::Consumed, "consume_skb")
+    );
 }
 
 #[test]

@@ -47,6 +47,7 @@ fn help_exits_zero() {
             "--output",
             "--regex",
             "--module-regex",
+            "--stack",
             "--list",
             "--extension",
             "--script",
@@ -78,6 +79,12 @@ fn bad_regex_is_named() {
         &["'ip_('", "--regex", "regular expression"],
     );
     assert_one_line_error(&["-l", "--module-regex", "[veth"], &["--module-regex"]);
+    assert_one_line_error(
+        &["-m", "1", "--stack", "nf_("],
+        &["'nf_('", "--stack", "regular expression"],
+    );
+    let out = ipft(&["-m", "1", "--stack", "nf_("]);
+    assert_eq!(out.status.code(), Some(2));
 }
 
 #[test]

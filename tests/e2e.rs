@@ -7,6 +7,8 @@
 //! in a plain `cargo test`; the README's test command runs them.
 
 mod common;
+#[path = "e2e/drops.rs"]
+mod drops;
 #[path = "e2e/graph.rs"]
 mod graph;
 #[path = "e2e/meta.rs"]
@@ -735,6 +737,14 @@ fn check_json_schema(kernel: Kernel) {
     meta::check_json_schema(&guest(kernel));
 }
 
+fn check_drops(kernel: Kernel) {
+    drops::check_drops(kernel, &guest(kernel));
+}
+
+fn check_drop_stacks_everywhere(kernel: Kernel) {
+    drops::check_drop_stacks_everywhere(kernel, &guest(kernel));
+}
+
 macro_rules! per_kernel {
     ($($check:ident),*) => {
         mod debian_6_1 {
@@ -787,5 +797,7 @@ per_kernel!(
     check_aggregate_names_and_marks,
     check_dnat_shows_rewrite,
     check_json_schema,
+    check_drops,
+    check_drop_stacks_everywhere,
     check_nothing_left
 );

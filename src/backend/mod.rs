@@ -40,6 +40,8 @@ pub struct LoadOptions {
     pub track: bool,
     /// Entries of the tracking map.
     pub track_max: u32,
+    /// Entries of the function flags map (src/funcs.rs).
+    pub funcs_max: u32,
     /// Add packet metadata to entry events.
     pub meta: bool,
     /// Packet bytes to capture per entry event (0: none).
@@ -342,6 +344,8 @@ fn configure(
             }
         } else if name == "ipft_tracked" {
             map.set_max_entries(opts.track_max.max(1))?;
+        } else if name == "ipft_funcs" {
+            map.set_max_entries(opts.funcs_max.max(1))?;
         }
     }
     if !rodata_set {
@@ -364,6 +368,7 @@ pub const PROBE_OPTIONS: LoadOptions = LoadOptions {
     ifindex: 0,
     track: false,
     track_max: 1,
+    funcs_max: 1,
     meta: false,
     snaplen: 0,
     page_count: 1,

@@ -16,16 +16,21 @@
 //! `}` on return, indented two spaces per call depth, and each closing line
 //! says the call's duration and, where BTF says it returns an integer, its
 //! return value.
+//!
+//! An event's kernel stack (drop functions, --stack) follows its line, one
+//! frame a line, indented.
 
 use super::{format_duration, Func, Output, SKB_MEMORY_FREED};
 use crate::decode::Fields;
 use crate::event::Event;
 use crate::graph::{CallStacks, Step};
 use crate::packet;
+use crate::stack::Symbols;
 use crate::verdict::Verdict;
 use anyhow::Result;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::Write;
+use std::sync::Arc;
 
 /// One kept event.
 type Recorded<'t> = (Event, Func<'t>, Fields);
@@ -52,6 +57,7 @@ pub struct Aggregate<'t, W: Write> {
     not_kept: u64,
     /// Verdicts per packet id, in the order that id's packets ended.
     verdicts: HashMap<u64, VecDeque<Verdict>>,
+    symbols: Arc<Symbols>,
 }
 
 impl<'t, W: Write> Aggregate<'t, W> {
@@ -67,7 +73,14 @@ impl<'t, W: Write> Aggregate<'t, W> {
             split_at_free: ids_are_skbs,
             not_kept: 0,
             verdicts: HashMap::new(),
+            symbols: Arc::new(Symbols::kernel()),
         }
+    }
+
+    /// Symbolizes stacks with `symbols`.
+    pub fn with_symbols(mut self, symbols: Arc<Symbols>) -> Self {
+        self.symbols = symbols;
+        self
     }
 
     /// Splits the events into packets: by skb address, then at every point
@@ -179,6 +192,19 @@ fn graph_calls(packet: &[Recorded]) -> Vec<String> {
         .collect()
 }
 
+/// The frames of `e`'s stack, if it has one, a line each under its event.
+fn stack_lines(text: &mut String, e: &Event, symbols: &Symbols) {
+    let frames = e.stack.as_deref().and_then(|s| symbols.frames(s));
+    for frame in frames.into_iter().flatten() {
+        text.push_str(STACK_INDENT);
+        text.push_str(&frame);
+        text.push('\n');
+    }
+}
+
+/// Indentation of stack frames under their event line.
+pub const STACK_INDENT: &str = "        ";
+
 fn with_fields(mut line: String, fields: &Fields) -> String {
     if !fields.is_empty() {
         line.push_str(" ( ");
@@ -219,6 +245,7 @@ impl<'t, W: Write> Output<'t> for Aggregate<'t, W> {
         text.push('\n');
         let graph = self.graph;
         let mut verdicts = std::mem::take(&mut self.verdicts);
+        let symbols = self.symbols.clone();
         for packet in self.packets() {
             text.push_str("===\n");
             if let Some(name) = packet_line(packet) {
@@ -233,12 +260,14 @@ impl<'t, W: Write> Output<'t> for Aggregate<'t, W> {
                     marks.extend(fields.iter().cloned());
                     text.push_str(&graph_line(e, *f, &call, &marks));
                     text.push('\n');
+                    stack_lines(&mut text, e, &symbols);
                 }
             } else {
                 for ((e, f, fields), mut marks) in packet.iter().zip(marks) {
                     marks.extend(fields.iter().cloned());
                     text.push_str(&line(e, *f, &marks));
                     text.push('\n');
+                    stack_lines(&mut text, e, &symbols);
                 }
             }
             let id = packet[0].0.packet_id;
@@ -430,6 +459,48 @@ mod tests {
         let fields = vec![("reason".into(), "NETFILTER_DROP".to_string())];
         let l = line(&ev(1, 5, 0), f("kfree_skb"), &fields);
         assert!(l.ends_with("kfree_skb ( reason: NETFILTER_DROP )"), "{l}");
+    }
+
+    #[test]
+    fn stack_frames_follow_their_event_indented() {
+        let symbols = Symbols::from_text(
+            "ffffffff81a2b3c0 T nf_hook_slow\nffffffff81b00000 T kfree_skb_reason\nffffffffc0001000 t veth_xmit\t[veth]\n",
+        );
+        let mut dropped = ev(1, 2, 0);
+        dropped.stack = Some(Box::new(crate::event::Stack::Frames(vec![
+            0xffffffff81b00005,
+            0xffffffff81a2b41a,
+            0xffffffffc0001010,
+        ])));
+        let mut lost = ev(1, 3, 0);
+        lost.stack = Some(Box::new(crate::event::Stack::Lost(-14)));
+        let mut buf = Vec::new();
+        let mut out = Aggregate::new(&mut buf, false, false).with_symbols(Arc::new(symbols));
+        for (e, func) in [
+            (ev(1, 1, 0), f("ip_rcv")),
+            (dropped, f("kfree_skb_reason")),
+            (lost, f("kfree_skb_reason")),
+        ] {
+            out.on_event(&e, func, Fields::new()).unwrap();
+        }
+        out.finish().unwrap();
+        drop(out);
+        let text = String::from_utf8(buf).unwrap();
+        let lines: Vec<&str> = text.lines().skip(2).collect();
+        assert!(lines[0].ends_with(" ip_rcv"), "{text}");
+        assert!(lines[1].ends_with(" kfree_skb_reason"), "{text}");
+        assert_eq!(
+            &lines[2..5],
+            [
+                "        kfree_skb_reason+0x5",
+                "        nf_hook_slow+0x5a",
+                "        veth_xmit+0x10 [veth]"
+            ],
+            "{text}"
+        );
+        // A lost stack prints nothing.
+        assert!(lines[5].ends_with(" kfree_skb_reason"), "{text}");
+        assert_eq!(lines.len(), 6, "{text}");
     }
 
     #[test]

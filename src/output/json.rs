@@ -3,15 +3,20 @@
 //! packet ends. Keys in SPEC.md's order, then `meta` (src/packet.rs) and
 //! extra fields; strings escaped by serde_json. schema/ipft.schema.json
 //! describes every line.
+//! An event's kernel stack (drop functions, --stack) is `"stack"`, its frames
+//! innermost first (`["kfree_skb_reason+0x5", "nft_do_chain+0x3c [nf_tables]"]`);
+//! a stack the kernel could not take is left out (and counted at exit).
 
 use super::{Func, Output};
 use crate::decode::Fields;
 use crate::event::Event;
 use crate::graph::{CallStacks, Step};
+use crate::stack::Symbols;
 use crate::verdict::Verdict;
 use anyhow::Result;
 use serde::Serialize;
 use std::io::Write;
+use std::sync::Arc;
 
 #[derive(Serialize)]
 struct JsonEvent<'a> {
@@ -29,6 +34,7 @@ pub struct Json<W: Write> {
     count: u64,
     /// Open calls, when tracing with function_graph.
     graph: Option<CallStacks>,
+    symbols: Arc<Symbols>,
 }
 
 impl<W: Write> Json<W> {
@@ -38,7 +44,14 @@ impl<W: Write> Json<W> {
             out,
             count: 0,
             graph: graph.then(CallStacks::default),
+            symbols: Arc::new(Symbols::kernel()),
         }
+    }
+
+    /// Symbolizes stacks with `symbols`.
+    pub fn with_symbols(mut self, symbols: Arc<Symbols>) -> Self {
+        self.symbols = symbols;
+        self
     }
 }
 
@@ -77,6 +90,10 @@ impl<'t, W: Write> Output<'t> for Json<W> {
             text.push(':');
             text.push_str(&serde_json::to_string(v)?);
         }
+        if let Some(frames) = e.stack.as_deref().and_then(|s| self.symbols.frames(s)) {
+            text.push_str(",\"stack\":");
+            text.push_str(&serde_json::to_string(&frames)?);
+        }
         text.push_str("}\n");
         self.out.write_all(text.as_bytes())?;
         self.out.flush()?;
@@ -94,9 +111,13 @@ impl<'t, W: Write> Output<'t> for Json<W> {
     }
 
     fn on_verdict(&mut self, packet_id: u64, verdict: &Verdict) -> Result<()> {
+        let mut v = serde_json::to_value(verdict)?;
+        if let Some(frames) = verdict.stack.as_ref().and_then(|s| self.symbols.frames(s)) {
+            v["stack"] = serde_json::json!(frames);
+        }
         let line = serde_json::json!({
             "packet_id": format!("{packet_id:#x}"),
-            "verdict": verdict,
+            "verdict": v,
         });
         writeln!(self.out, "{line}")?;
         self.out.flush()?;
@@ -136,6 +157,43 @@ mod tests {
             "{}",
             lines[1]
         );
+    }
+
+    #[test]
+    fn stacks_are_symbolized_frames_and_lost_ones_left_out() {
+        let symbols = Symbols::from_text(
+            "ffffffff81a2b3c0 T nf_hook_slow\nffffffff81b00000 T kfree_skb_reason\nffffffffc0001000 t veth_xmit\t[veth]\n",
+        );
+        let mut buf = Vec::new();
+        let mut out = Json::new(&mut buf, false).with_symbols(Arc::new(symbols));
+        let f = Func {
+            name: "kfree_skb_reason",
+            module: "vmlinux",
+            id: 1,
+            ret: None,
+        };
+        let mut e = Event {
+            stack: Some(Box::new(crate::event::Stack::Frames(vec![
+                0xffffffff81b00005,
+                0xffffffff81a2b41a,
+                0xffffffffc0001010,
+            ]))),
+            ..Event::default()
+        };
+        out.on_event(&e, f, vec![("reason".into(), "NETFILTER_DROP".into())])
+            .unwrap();
+        e.stack = Some(Box::new(crate::event::Stack::Lost(-14)));
+        out.on_event(&e, f, Fields::new()).unwrap();
+        let text = String::from_utf8(buf).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[0].ends_with(
+                r#""reason":"NETFILTER_DROP","stack":["kfree_skb_reason+0x5","nf_hook_slow+0x5a","veth_xmit+0x10 [veth]"]}"#
+            ),
+            "{}",
+            lines[0]
+        );
+        assert!(lines[1].ends_with(r#""is_return":false}"#), "{}", lines[1]);
     }
 
     #[test]

@@ -204,6 +204,9 @@ fi
 # Packet metadata, verdicts, summary.
 . "$(dirname "$0")/meta.sh"
 
+# Drops: reasons and stacks.
+. "$(dirname "$0")/drops.sh"
+
 # No ipft kprobe may remain once ipft has exited.
 # (perf-event kprobes are not in kprobe_events; debugfs lists every kprobe)
 cat /sys/kernel/tracing/kprobe_events > "$OUT/kprobe_events.after" 2>&1

@@ -1,0 +1,291 @@
+//! Kernel stacks as people read them: every return address of an event's
+//! stack (src/event.rs, [`Stack`]) turned into `function+0x1a`, with
+//! ` [module]` for module code, from the text symbols of /proc/kallsyms
+//! (vmlinux, modules, and the BPF programs and trampolines the kernel lists
+//! as `[bpf]`).
+//!
+//! /proc/kallsyms is read once, when the first stack is printed: a run
+//! without stacks never pays for it. The frames a stack starts with that are
+//! ipft's own machinery, not the packet's path (its programs and their
+//! trampolines, `[bpf]`; the raw tracepoint glue, `bpf_trace_run4`), are
+//! left out.
+//! Parsing and lookup are pure: tests feed kallsyms text.
+
+use crate::event::Stack;
+use crate::kernel::VMLINUX;
+use std::sync::OnceLock;
+
+/// Module of BPF programs and trampolines in /proc/kallsyms.
+const BPF_MODULE: &str = "bpf";
+
+/// The kernel's functions that run BPF programs on a raw tracepoint.
+const GLUE: &[&str] = &["bpf_trace_run", "__bpf_trace_"];
+
+/// One text symbol.
+#[derive(Debug)]
+struct Sym {
+    addr: u64,
+    name: Box<str>,
+    /// Index into `Table::modules`; None for vmlinux.
+    module: Option<u32>,
+}
+
+/// Text symbols sorted by address.
+#[derive(Debug, Default)]
+struct Table {
+    syms: Vec<Sym>,
+    modules: Vec<Box<str>>,
+}
+
+impl Table {
+    /// Parses kallsyms text: `ffffffff81000000 T name\t[module]`; keeps text
+    /// symbols (t, T, and weak w, W) with a non-zero address.
+    fn parse(text: &str) -> Table {
+        let mut table = Table::default();
+        let mut module_ids: std::collections::HashMap<&str, u32> = Default::default();
+        for line in text.lines() {
+            let mut it = line.split_whitespace();
+            let (Some(addr), Some(kind), Some(name)) = (it.next(), it.next(), it.next()) else {
+                continue;
+            };
+            if !matches!(kind, "t" | "T" | "w" | "W") {
+                continue;
+            }
+            let Ok(addr) = u64::from_str_radix(addr, 16) else {
+                continue;
+            };
+            if addr == 0 {
+                continue;
+            }
+            let module = it
+                .next()
+                .map(|m| m.trim_start_matches('[').trim_end_matches(']'))
+                .filter(|m| *m != VMLINUX)
+                .map(|m| {
+                    *module_ids.entry(m).or_insert_with(|| {
+                        table.modules.push(m.into());
+                        table.modules.len() as u32 - 1
+                    })
+                });
+            table.syms.push(Sym {
+                addr,
+                name: name.into(),
+                module,
+            });
+        }
+        table.syms.sort_by_key(|s| s.addr);
+        table
+    }
+
+    /// The symbol `addr` is in: the nearest at or below it.
+    fn lookup(&self, addr: u64) -> Option<&Sym> {
+        let i = self.syms.partition_point(|s| s.addr <= addr);
+        i.checked_sub(1).map(|i| &self.syms[i])
+    }
+
+    fn module(&self, s: &Sym) -> Option<&str> {
+        s.module.map(|m| &*self.modules[m as usize])
+    }
+
+    /// `name+0x1a`, `name+0x1a [module]`, or the bare address when no
+    /// symbol precedes it.
+    fn format(&self, addr: u64) -> String {
+        match self.lookup(addr) {
+            Some(s) => match self.module(s) {
+                Some(m) => format!("{}+{:#x} [{m}]", s.name, addr - s.addr),
+                None => format!("{}+{:#x}", s.name, addr - s.addr),
+            },
+            None => format!("{addr:#x}"),
+        }
+    }
+
+    /// ipft's own frames: BPF programs, trampolines, tracepoint glue.
+    fn is_ipfts(&self, addr: u64) -> bool {
+        self.lookup(addr).is_some_and(|s| {
+            self.module(s) == Some(BPF_MODULE) || GLUE.iter().any(|g| s.name.starts_with(g))
+        })
+    }
+}
+
+/// Symbolizes stacks; reads /proc/kallsyms on first use.
+#[derive(Debug, Default)]
+pub struct Symbols {
+    table: OnceLock<Table>,
+}
+
+impl Symbols {
+    /// Symbols of the running kernel, read when first needed.
+    pub fn kernel() -> Symbols {
+        Symbols::default()
+    }
+
+    /// Symbols from kallsyms text (tests).
+    #[cfg(test)]
+    pub fn from_text(text: &str) -> Symbols {
+        let table = OnceLock::new();
+        let _ = table.set(Table::parse(text));
+        Symbols { table }
+    }
+
+    fn table(&self) -> &Table {
+        self.table.get_or_init(|| {
+            // Unreadable: frames show as bare addresses, which is still right.
+            let text = std::fs::read_to_string("/proc/kallsyms").unwrap_or_default();
+            Table::parse(&text)
+        })
+    }
+
+    /// The frames of `stack`, innermost first, without ipft's own leading
+    /// frames; None when the stack was lost (nothing to print).
+    pub fn frames(&self, stack: &Stack) -> Option<Vec<String>> {
+        let Stack::Frames(ips) = stack else {
+            return None;
+        };
+        let table = self.table();
+        let start = ips
+            .iter()
+            .position(|&ip| !table.is_ipfts(ip))
+            .unwrap_or(ips.len());
+        Some(ips[start..].iter().map(|&ip| table.format(ip)).collect())
+    }
+}
+
+/// Stacks seen in a run, for the report at exit.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct StackCounts {
+    /// Events that carried a stack.
+    pub captured: u64,
+    /// Events whose stack the kernel could not take (bpf_get_stack failed):
+    /// counted, never printed.
+    pub lost: u64,
+}
+
+impl StackCounts {
+    pub fn add(&mut self, stack: Option<&Stack>) {
+        match stack {
+            Some(Stack::Frames(_)) => self.captured += 1,
+            Some(Stack::Lost(_)) => self.lost += 1,
+            None => {}
+        }
+    }
+
+    /// One line for stderr; None when no event asked for a stack.
+    pub fn summary(&self) -> Option<String> {
+        (self.captured + self.lost > 0).then(|| {
+            format!(
+                "{} stacks captured, {} lost (the kernel could not take them)",
+                self.captured, self.lost
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Abridged from a Debian 6.1 guest: vmlinux, veth and nf_tables
+    /// modules, ipft's own program and trampoline, data symbols, a weak
+    /// function, hidden addresses.
+    const KALLSYMS: &str = "\
+ffffffff81000000 T _stext
+ffffffff81200000 T bpf_trace_run4
+ffffffff81a2b3c0 T nf_hook_slow
+ffffffff81a2b4a0 t nf_hook_slow_list
+ffffffff81a40000 T ip_local_deliver
+ffffffff81a40100 t ip_local_deliver_finish
+ffffffff81a50000 W arch_weak_fn
+ffffffff81b00000 T kfree_skb_reason
+ffffffff81c00000 D init_net
+ffffffff82000000 T _etext
+ffffffffc0001000 t veth_xmit\t[veth]
+ffffffffc0001400 t veth_forward_skb\t[veth]
+ffffffffc0200000 t nft_do_chain\t[nf_tables]
+ffffffffc0300000 t bpf_prog_6deef7357e7b4530_ipft_fentry_0\t[bpf]
+ffffffffc0301000 t bpf_trampoline_6442455040\t[bpf]
+0000000000000000 T hidden_fn
+";
+
+    #[test]
+    fn frames_name_function_offset_and_module() {
+        let s = Symbols::from_text(KALLSYMS);
+        let stack = Stack::Frames(vec![
+            0xffffffff81b00005,
+            0xffffffff81a2b41a,
+            0xffffffffc020003c,
+            0xffffffff81a40120,
+            0xffffffffc0001400,
+            0xffffffff81a50010,
+        ]);
+        assert_eq!(
+            s.frames(&stack).unwrap(),
+            [
+                "kfree_skb_reason+0x5",
+                "nf_hook_slow+0x5a",
+                "nft_do_chain+0x3c [nf_tables]",
+                "ip_local_deliver_finish+0x20",
+                "veth_forward_skb+0x0 [veth]",
+                "arch_weak_fn+0x10",
+            ]
+        );
+    }
+
+    #[test]
+    fn leading_bpf_frames_are_ipfts_own_and_left_out() {
+        let s = Symbols::from_text(KALLSYMS);
+        let stack = Stack::Frames(vec![
+            0xffffffffc0300080,
+            0xffffffffc0301010,
+            0xffffffff81b00009,
+            0xffffffff81a2b41a,
+        ]);
+        assert_eq!(
+            s.frames(&stack).unwrap(),
+            ["kfree_skb_reason+0x9", "nf_hook_slow+0x5a"]
+        );
+        // A BPF frame deeper down (a program calling into the kernel) stays.
+        let deeper = Stack::Frames(vec![0xffffffff81b00009, 0xffffffffc0300080]);
+        // The tracepoint backend's stacks start in the tracepoint's glue.
+        let tp = Stack::Frames(vec![0xffffffff812000fc, 0xffffffff81b00090]);
+        assert_eq!(s.frames(&tp).unwrap(), ["kfree_skb_reason+0x90"]);
+        assert_eq!(
+            s.frames(&deeper).unwrap()[1],
+            "bpf_prog_6deef7357e7b4530_ipft_fentry_0+0x80 [bpf]"
+        );
+    }
+
+    #[test]
+    fn unknown_addresses_and_lost_stacks() {
+        let s = Symbols::from_text(KALLSYMS);
+        // Below every symbol: the address itself; data symbols are not
+        // functions (the nearest text symbol is taken).
+        let stack = Stack::Frames(vec![0x1234, 0xffffffff81c00010]);
+        assert_eq!(
+            s.frames(&stack).unwrap(),
+            ["0x1234", "kfree_skb_reason+0x100010"]
+        );
+        assert_eq!(s.frames(&Stack::Lost(-14)), None);
+        assert_eq!(s.frames(&Stack::Frames(vec![])).unwrap(), [] as [String; 0]);
+    }
+
+    #[test]
+    fn counts_captured_and_lost() {
+        let mut c = StackCounts::default();
+        assert_eq!(c.summary(), None);
+        c.add(None);
+        c.add(Some(&Stack::Frames(vec![1])));
+        c.add(Some(&Stack::Lost(-14)));
+        c.add(Some(&Stack::Lost(-14)));
+        assert_eq!(
+            c,
+            StackCounts {
+                captured: 1,
+                lost: 2
+            }
+        );
+        assert!(c
+            .summary()
+            .unwrap()
+            .starts_with("1 stacks captured, 2 lost"));
+    }
+}

@@ -1,0 +1,25 @@
+# Sourced by tests/e2e/guest.sh after select.sh: packets the kernel drops,
+# with the reason it gives and the stack where it happened, checked by
+# tests/e2e/drops.rs. In netns b an iptables rule drops pings from netns a,
+# and UDP datagrams reach a port nobody listens on; one ipft run per
+# backend sees both. -r names no drop function: ipft attaches the kernel's
+# own (kfree_skb_reason, sk_skb_reason_drop) anyway. --stack adds the stack
+# of __udp4_lib_rcv. Packets are selected by a mark set in netns a (a
+# filter expression would double the programs' load time) and followed.
+DROPS='^(ip_output|ip_rcv|__udp4_lib_rcv)$'
+ip netns exec a iptables -t raw -A OUTPUT -d 10.0.0.2 -j MARK --set-mark $MARK
+ip netns exec b iptables -A INPUT -p icmp -s 10.0.0.1 -j DROP
+for backend in kprobe ftrace kprobe-multi; do
+	name=drops_$backend
+	output=json
+	# The aggregate output's stacks, on one backend.
+	[ $backend = ftrace ] && output=aggregate
+	if start_ipft $name -b $backend -o $output -v -r "$DROPS" --stack '^__udp4_lib_rcv$' -m $MARK; then
+		ip netns exec a ping -c 2 -i 0.3 -W 1 10.0.0.2 > "$OUT/$name.ping" 2>&1
+		ip netns exec a bash -c 'for i in 1 2; do echo x > /dev/udp/10.0.0.2/9; done'
+		sleep 0.5
+		stop_ipft $name
+	fi
+done
+ip netns exec b iptables -D INPUT -p icmp -s 10.0.0.1 -j DROP
+ip netns exec a iptables -t raw -F
