@@ -11,7 +11,7 @@ use crate::decode::Decoder;
 use crate::discovery::{Discovery, KernelFacts, NameFilter, Target};
 use crate::extension::{templates, Extension};
 use crate::kernel::{btf, kallsyms::Kallsyms, rcu, tracefs};
-use crate::output::{aggregate::Aggregate, json::Json, Output};
+use crate::output::{aggregate::Aggregate, json::Json, perfetto::Perfetto, Output};
 use crate::reader::Reader;
 use crate::select::Selection;
 use crate::track;
@@ -101,8 +101,11 @@ pub fn run(cli: Cli) -> Result<()> {
     }
     let mut targets = found.targets.clone();
     targets.extend(plan.extra.iter().cloned());
+    // Opened before attaching: a bad path costs nothing.
+    let sink = open_output(&cli)?;
     trace(
         &cli,
+        sink,
         backend.as_ref(),
         &targets,
         &facts.drop_reasons,
@@ -306,8 +309,21 @@ fn raise_rlimits(verbose: bool) {
     raise(libc::RLIMIT_NOFILE, "RLIMIT_NOFILE", false);
 }
 
+/// Where the output goes: the file of -w, else stdout.
+fn open_output(cli: &Cli) -> Result<Box<dyn Write>> {
+    Ok(match cli.write_file() {
+        Some(path) => Box::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("-w {}: cannot create the file", path.display()))?,
+        ),
+        None => Box::new(std::io::stdout().lock()),
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
 fn trace<'t>(
     cli: &Cli,
+    sink: Box<dyn Write>,
     backend: &dyn Backend,
     targets: &'t [Target],
     drop_reasons: &'t HashMap<u64, String>,
@@ -404,13 +420,14 @@ fn trace<'t>(
 
     let graph = cli.tracer == TracerKind::FunctionGraph;
     let decoder = Decoder::new(targets, drop_reasons, extension);
-    let stdout = std::io::stdout();
     let mut out: Box<dyn Output<'t> + 't> = match cli.output {
-        OutputKind::Aggregate => Box::new(Aggregate::new(stdout.lock(), graph, cli.no_track)),
-        OutputKind::Json => Box::new(Json::new(stdout.lock(), graph)),
+        OutputKind::Aggregate => Box::new(Aggregate::new(sink, graph, cli.no_track)),
+        OutputKind::Json => Box::new(Json::new(sink, graph)),
+        OutputKind::Perfetto => Box::new(Perfetto::new(sink, graph)?),
     };
     let counter = crate::progress::event_counter();
-    let show_counter = cli.output == OutputKind::Aggregate;
+    // Not over a stream of events on the terminal.
+    let show_counter = cli.output == OutputKind::Aggregate || cli.write_file().is_some();
     let deliver =
         |events: Vec<crate::event::Event>, out: &mut Box<dyn Output<'t> + 't>| -> Result<()> {
             for e in &events {
