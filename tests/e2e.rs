@@ -9,6 +9,8 @@
 mod common;
 #[path = "e2e/graph.rs"]
 mod graph;
+#[path = "e2e/outputs.rs"]
+mod outputs;
 #[path = "e2e/select.rs"]
 mod select;
 
@@ -713,6 +715,10 @@ fn check_bad_selectors(kernel: Kernel) {
     select::check_bad_selectors(&guest(kernel));
 }
 
+fn check_perfetto(kernel: Kernel) {
+    outputs::check_perfetto(kernel, &guest(kernel));
+}
+
 macro_rules! per_kernel {
     ($($check:ident),*) => {
         mod debian_6_1 {
@@ -760,5 +766,6 @@ per_kernel!(
     check_clone_keeps_id,
     check_tracked_flood,
     check_bad_selectors,
+    check_perfetto,
     check_nothing_left
 );

@@ -201,6 +201,8 @@ fi
 
 # Packet selection and tracking.
 . "$(dirname "$0")/select.sh"
+# Outputs for viewers (Perfetto).
+. "$(dirname "$0")/outputs.sh"
 
 # No ipft kprobe may remain once ipft has exited.
 # (perf-event kprobes are not in kprobe_events; debugfs lists every kprobe)
