@@ -30,6 +30,12 @@ pub struct BpfConfig {
     pub track: u32,
     /// fentry programs remember calls for fexit (function_graph).
     pub graph: u32,
+    /// Add packet metadata to entry events (IPFT_SEC_META).
+    pub meta: u32,
+    /// An extension is linked: add its data (IPFT_SEC_DATA).
+    pub ext: u32,
+    /// Packet bytes per entry event (IPFT_SEC_PACKET); 0: none.
+    pub snaplen: u32,
 }
 
 /// Selector bits of `BpfConfig::select` (src/bpf/select.bpf.h).

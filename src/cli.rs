@@ -44,6 +44,11 @@ pub struct Cli {
     #[arg(long)]
     pub no_track: bool,
 
+    /// Do not read packet metadata (addresses, ports, namespace, device):
+    /// smaller events, and no packet line or verdict details
+    #[arg(long)]
+    pub no_meta: bool,
+
     /// Packets tracked at once, at most (more are counted and reported)
     #[arg(long, value_name = "N", value_parser = parse_positive, default_value = "65536")]
     pub track_max: u32,

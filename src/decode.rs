@@ -2,8 +2,7 @@
 //! and extra fields, such as the drop reason of the kfree_skb tracepoint.
 //! Extension fields (later) join the same ordered (key, value) list.
 
-use crate::backend::tracepoint::KFREE_SKB;
-use crate::discovery::{Target, TRACEPOINT_MODULE};
+use crate::discovery::Target;
 use crate::event::Event;
 use crate::extension::Extension;
 use crate::output::Func;
@@ -34,23 +33,24 @@ impl<'t> Decoder<'t> {
         }
     }
 
+    /// The name of drop reason `reason` (enum skb_drop_reason), or its number.
+    pub fn reason_name(&self, reason: u64) -> String {
+        self.drop_reasons
+            .get(&reason)
+            .cloned()
+            .unwrap_or_else(|| reason.to_string())
+    }
+
     /// The function and fields of `e`; fails only when a Lua extension's
     /// `decode` fails.
     pub fn decode(&self, e: &Event) -> Result<(Func<'t>, Fields)> {
         let target = self.resolver.resolve(e.faddr);
         let mut fields = Fields::new();
-        if let Some(t) = target {
-            if t.module == TRACEPOINT_MODULE && t.name == KFREE_SKB {
-                let reason = self
-                    .drop_reasons
-                    .get(&e.retval)
-                    .cloned()
-                    .unwrap_or_else(|| e.retval.to_string());
-                fields.push(("reason".into(), reason));
-            }
+        if let Some(reason) = e.reason {
+            fields.push(("reason".into(), self.reason_name(reason)));
         }
-        if let Some(ext) = self.extension {
-            fields.extend(ext.decode(&e.data)?);
+        if let (Some(ext), Some(data)) = (self.extension, &e.data) {
+            fields.extend(ext.decode(&data[..])?);
         }
         Ok((Func::of(target, e.faddr), fields))
     }
@@ -61,7 +61,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn kfree_skb_tracepoint_gets_its_drop_reason() {
+    fn drop_reasons_are_named() {
         let targets = vec![
             Target {
                 name: "kfree_skb".into(),
@@ -82,19 +82,22 @@ mod tests {
         ];
         let reasons = HashMap::from([(6u64, "NETFILTER_DROP".to_string())]);
         let d = Decoder::new(&targets, &reasons, None);
-        let mut e = Event::from_bytes(&[0u8; Event::SIZE]).unwrap();
-        e.faddr = 1;
-        e.retval = 6;
+        let mut e = Event {
+            faddr: 1,
+            reason: Some(6),
+            ..Event::default()
+        };
         let (f, fields) = d.decode(&e).unwrap();
         assert_eq!((f.name, f.module), ("kfree_skb", "tracepoint"));
         assert_eq!(fields, [("reason".into(), "NETFILTER_DROP".to_string())]);
-        e.retval = 999;
+        e.reason = Some(999);
         assert_eq!(
             d.decode(&e).unwrap().1,
             [("reason".into(), "999".to_string())]
         );
-        // The function of the same name is not the tracepoint.
+        // No reason section, no reason field.
         e.faddr = 0xffffffff81000000;
+        e.reason = None;
         assert!(d.decode(&e).unwrap().1.is_empty());
     }
 }

@@ -101,12 +101,13 @@ mod tests {
     use super::*;
 
     fn ev(packet_id: u64, cpu: u32, tstamp: u64, is_return: bool) -> Event {
-        let mut e = Event::from_bytes(&[0u8; Event::SIZE]).unwrap();
-        e.packet_id = packet_id;
-        e.processor_id = cpu;
-        e.tstamp = tstamp;
-        e.is_return = is_return as u8;
-        e
+        Event {
+            packet_id,
+            processor_id: cpu,
+            tstamp,
+            is_return: is_return as u8,
+            ..Event::default()
+        }
     }
 
     #[test]

@@ -14,12 +14,14 @@ mod filter;
 mod graph;
 mod kernel;
 mod output;
+mod packet;
 mod progress;
 mod reader;
 mod select;
 mod session;
 mod symbols;
 mod track;
+mod verdict;
 
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::Parser;

@@ -11,10 +11,13 @@ use crate::decode::Decoder;
 use crate::discovery::{Discovery, KernelFacts, NameFilter, Target};
 use crate::extension::{templates, Extension};
 use crate::kernel::{btf, kallsyms::Kallsyms, rcu, tracefs};
-use crate::output::{aggregate::Aggregate, json::Json, perfetto::Perfetto, Output};
+use crate::output::{
+    aggregate::Aggregate, json::Json, perfetto::Perfetto, Output, SKB_MEMORY_FREED,
+};
 use crate::reader::Reader;
 use crate::select::Selection;
 use crate::track;
+use crate::verdict::Journeys;
 use anyhow::{bail, Context, Result};
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
@@ -356,6 +359,8 @@ fn trace<'t>(
         ifindex: selection.ifindex.unwrap_or(0),
         track: !cli.no_track,
         track_max: cli.track_max,
+        meta: !cli.no_meta,
+        snaplen: 0,
         page_count: cli.perf_page_count,
         sample_period: cli.perf_sample_period,
         wakeup_events: cli.perf_wakeup_events,
@@ -428,11 +433,21 @@ fn trace<'t>(
     let counter = crate::progress::event_counter();
     // Not over a stream of events on the terminal.
     let show_counter = cli.output == OutputKind::Aggregate || cli.write_file().is_some();
-    let deliver =
+    let mut journeys = Journeys::default();
+    let no_track = cli.no_track;
+    let mut deliver =
         |events: Vec<crate::event::Event>, out: &mut Box<dyn Output<'t> + 't>| -> Result<()> {
             for e in &events {
                 let (func, fields) = decoder.decode(e)?;
+                // Tracking says where a packet ends; without it, where its
+                // skb's memory goes (the address may be reused after).
+                let ends = e.ended || (no_track && SKB_MEMORY_FREED.contains(&func.name));
+                let reason = e.reason.map(|r| decoder.reason_name(r));
+                let verdict = journeys.see(e, func.name, reason, ends);
                 out.on_event(e, func, fields)?;
+                if let Some(v) = verdict {
+                    out.on_verdict(e.packet_id, &v)?;
+                }
             }
             if show_counter && !events.is_empty() {
                 counter.set_position(out.count());
@@ -448,6 +463,9 @@ fn trace<'t>(
     // Everything up to the stop is in the buffer: show it before detaching,
     // which can take minutes of kernel time (RCU grace periods per probe).
     deliver(reader.drain()?, &mut out)?;
+    for (id, v) in journeys.finish() {
+        out.on_verdict(id, &v)?;
+    }
     out.finish()?;
     if let Some(ext) = extension {
         ext.finish()?;
@@ -476,8 +494,12 @@ fn trace<'t>(
             "events_lost": lost,
             "lost_per_cpu": per_cpu,
             "tracking": tracking,
+            "packets": journeys.summary().to_json(),
         });
         eprintln!("{summary}");
+    }
+    for line in journeys.summary().lines() {
+        eprintln!("{line}");
     }
     if let Some(stats) = &tracking {
         eprintln!("{}", stats.summary(cli.track_timeout));

@@ -35,7 +35,7 @@ pub struct Plan {
     /// Tracking functions the user's -r/--module-regex left out: attached
     /// too, silently.
     pub extra: Vec<Target>,
-    /// (address as the programs report it, IPFT_TRACK_*) for ipft_track_funcs.
+    /// (address as the programs report it, IPFT_TRACK_*) for ipft_funcs.
     pub actions: Vec<(u64, u32)>,
     /// Tracking functions this kernel does not let ipft attach to.
     pub missing: Vec<&'static str>,
@@ -87,9 +87,9 @@ impl Plan {
         table.len() - self.missing.len()
     }
 
-    /// Fills the loaded object's ipft_track_funcs.
+    /// Fills the loaded object's ipft_funcs.
     pub fn install(&self, obj: &Object) -> Result<()> {
-        let map = map(obj, "ipft_track_funcs")?;
+        let map = map(obj, "ipft_funcs")?;
         for (addr, action) in &self.actions {
             map.update(&addr.to_ne_bytes(), &action.to_ne_bytes(), MapFlags::ANY)
                 .context("filling the tracking function map")?;

@@ -40,6 +40,10 @@ pub struct LoadOptions {
     pub track: bool,
     /// Entries of the tracking map.
     pub track_max: u32,
+    /// Add packet metadata to entry events.
+    pub meta: bool,
+    /// Packet bytes to capture per entry event (0: none).
+    pub snaplen: u32,
     /// Event buffer pages per CPU.
     pub page_count: u32,
     /// Emit one matching event in this many.
@@ -259,7 +263,13 @@ pub fn load(
     let mut open = ObjectBuilder::default()
         .open_memory(&linked)
         .context("cannot open ipft's BPF object")?;
-    configure(&mut open, opts, use_ringbuf, backend.remembers_calls())?;
+    configure(
+        &mut open,
+        opts,
+        use_ringbuf,
+        backend.remembers_calls(),
+        !extension.is_none(),
+    )?;
     backend.prepare(&mut open, targets)?;
     let obj = open.load().map_err(|e| {
         anyhow::anyhow!(
@@ -274,6 +284,7 @@ fn configure(
     opts: &LoadOptions,
     use_ringbuf: bool,
     graph: bool,
+    ext: bool,
 ) -> Result<()> {
     let config = BpfConfig {
         mark: opts.mark,
@@ -286,6 +297,9 @@ fn configure(
         ifindex: opts.ifindex,
         track: opts.track as u32,
         graph: graph as u32,
+        meta: opts.meta as u32,
+        ext: ext as u32,
+        snaplen: opts.snaplen.min(crate::event::SNAPLEN_MAX as u32),
     };
     let ncpus = libbpf_rs::num_possible_cpus().unwrap_or(1) as u32;
     let page = page_size();
@@ -334,6 +348,8 @@ pub const PROBE_OPTIONS: LoadOptions = LoadOptions {
     ifindex: 0,
     track: false,
     track_max: 1,
+    meta: false,
+    snaplen: 0,
     page_count: 1,
     sample_period: 1,
     wakeup_events: 1,

@@ -34,6 +34,7 @@ static __always_inline void ipft_return(void *ctx, struct ipft_call_key *key, __
 {
 	struct ipft_call *call = bpf_map_lookup_elem(&ipft_calls, key);
 	struct ipft_call found;
+	struct ipft_emit_args a = { .value = retval, .has_value = true, .flags = IPFT_EV_RETURN };
 
 	if (!call)
 		return;
@@ -41,7 +42,7 @@ static __always_inline void ipft_return(void *ctx, struct ipft_call_key *key, __
 	bpf_map_delete_elem(&ipft_calls, key);
 	/* Not selected again: the call belonged to a traced packet, whose skb
 	 * may be gone by now (only its address is reported). */
-	ipft_emit(ctx, (struct sk_buff *)found.skb, found.id, key->func, true, retval);
+	ipft_emit(ctx, (struct sk_buff *)found.skb, found.id, key->func, &a);
 }
 
 /* Remembers the call `key` of `skb` when it was traced. */

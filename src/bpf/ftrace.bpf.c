@@ -5,6 +5,24 @@
  * libbpf against a first target; user space then loads copies of its final
  * instructions for every other function at that position (src/backend/clone.rs).
  */
+#include "kernel_types.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+
+/* Argument n of the traced function; 0 past its last argument.
+ * bpf_get_func_arg is Linux 5.17+: on older kernels (fentry since 5.5) the
+ * call is left out at load time, and drop reasons are not read. */
+static __always_inline __u64 ipft_fentry_arg(void *ctx, int n)
+{
+	__u64 v = 0;
+
+	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_func_arg))
+		bpf_get_func_arg(ctx, n, &v);
+	return v;
+}
+
+#define IPFT_ARG(ctx, n) ipft_fentry_arg(ctx, n)
+
 #include "body.bpf.h"
 #include "calls.bpf.h"
 
@@ -14,7 +32,7 @@
 	{                                                                                 \
 		struct sk_buff *skb = (struct sk_buff *)ctx[pos];                         \
 		__u64 func = bpf_get_func_ip(ctx);                                        \
-		__u64 id = ipft_trace(ctx, skb, func, 0);                          \
+		__u64 id = ipft_trace(ctx, skb, pos, func, -1);                          \
 		struct ipft_call_key key = { bpf_get_current_pid_tgid(), (__u64)skb, func }; \
 		if (ipft_config.graph)                                                    \
 			ipft_remember(&key, skb, id);                                     \

@@ -60,6 +60,11 @@ enum {
 	BPF_NOEXIST = 1,
 };
 
+/* Helpers whose presence is checked at load time (CO-RE enum relocation). */
+enum bpf_func_id {
+	BPF_FUNC_get_func_arg = 183,
+};
+
 struct ns_common {
 	unsigned int inum;
 } __attribute__((preserve_access_index));
@@ -74,6 +79,7 @@ typedef struct {
 
 struct net_device {
 	possible_net_t nd_net;
+	char name[16];
 	int ifindex;
 	unsigned short type; /* ARPHRD_* */
 } __attribute__((preserve_access_index));
@@ -105,6 +111,7 @@ struct sk_buff {
 	unsigned int end;
 	__u16 mac_header;
 	__u16 network_header;
+	__be16 protocol;
 	struct net_device *dev;
 	struct sock *sk;
 } __attribute__((preserve_access_index));

@@ -5,6 +5,25 @@
  * which is all a kprobe can read. The including file defines the sections
  * (IPFT_KPROBE_SEC, IPFT_KRETPROBE_SEC) and program names.
  */
+#include "kernel_types.h"
+#include <bpf/bpf_helpers.h>
+
+/* Argument n of the probed function (x86_64: di, si, dx, cx, r8, r9). */
+static __always_inline __u64 ipft_kprobe_arg(struct pt_regs *ctx, int n)
+{
+	switch (n) {
+	case 0: return ctx->di;
+	case 1: return ctx->si;
+	case 2: return ctx->dx;
+	case 3: return ctx->cx;
+	case 4: return ctx->r8;
+	case 5: return ctx->r9;
+	}
+	return 0;
+}
+
+#define IPFT_ARG(ctx, n) ipft_kprobe_arg((struct pt_regs *)(ctx), n)
+
 #include "body.bpf.h"
 #include "calls.bpf.h"
 
@@ -12,7 +31,7 @@
 	SEC(IPFT_KPROBE_SEC)                                                                \
 	int IPFT_KPROBE_NAME(pos)(struct pt_regs *ctx)                                      \
 	{                                                                                   \
-		ipft_trace(ctx, (struct sk_buff *)ctx->reg, bpf_get_func_ip(ctx), 0);           \
+		ipft_trace(ctx, (struct sk_buff *)ctx->reg, pos, bpf_get_func_ip(ctx), -1);           \
 		return 0;                                                                   \
 	}
 
@@ -38,7 +57,7 @@ IPFT_KPROBE(4, r8)
 		struct sk_buff *skb = (struct sk_buff *)ctx->reg;                           \
 		__u64 func = bpf_get_func_ip(ctx);                                          \
 		struct ipft_call_key key = { bpf_get_current_pid_tgid(), ctx->sp, func };   \
-		ipft_remember(&key, skb, ipft_trace(ctx, skb, func, 0));             \
+		ipft_remember(&key, skb, ipft_trace(ctx, skb, pos, func, -1));             \
 		return 0;                                                                   \
 	}
 

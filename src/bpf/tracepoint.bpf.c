@@ -5,6 +5,9 @@
  * tracepoint fired, so each tracepoint gets its own copy of the program
  * with IPFT_TP_ID_MAGIC replaced by the tracepoint's id (src/backend/clone.rs).
  */
+/* Tracepoints pass drop reasons themselves (ipft_raw_tp_kfree_skb). */
+#define IPFT_ARG(ctx, n) 0
+
 #include "body.bpf.h"
 
 /* ld_imm64 of this value is patched in every copy; keep in sync with
@@ -23,7 +26,7 @@ static __always_inline __u64 ipft_tp_id(void)
 	SEC("raw_tp")                                                                     \
 	int ipft_raw_tp_##pos(struct bpf_raw_tracepoint_args *ctx)                        \
 	{                                                                                 \
-		ipft_trace(ctx, (struct sk_buff *)ctx->args[pos], ipft_tp_id(), 0);           \
+		ipft_trace(ctx, (struct sk_buff *)ctx->args[pos], pos, ipft_tp_id(), -1);           \
 		return 0;                                                                 \
 	}
 
@@ -35,11 +38,11 @@ IPFT_RAW_TP(4)
 IPFT_RAW_TP(5)
 
 /* skb:kfree_skb(skb, location, reason): also records why the kernel dropped
- * the packet (enum skb_drop_reason) in the event's retval. */
+ * the packet (enum skb_drop_reason). */
 SEC("raw_tp")
 int ipft_raw_tp_kfree_skb(struct bpf_raw_tracepoint_args *ctx)
 {
-	ipft_trace(ctx, (struct sk_buff *)ctx->args[0], ipft_tp_id(), ctx->args[2]);
+	ipft_trace(ctx, (struct sk_buff *)ctx->args[0], 0, ipft_tp_id(), (__u32)ctx->args[2]);
 	return 0;
 }
 

@@ -6,8 +6,8 @@
  *
  * A packet is known by its data buffer (skb->head): clones share it, so they
  * keep the packet's id. Some functions change that (src/track.rs says which
- * and attaches them even when -r leaves them out; ipft_track_funcs maps
- * their addresses to what they do):
+ * and attaches them even when -r leaves them out; ipft_funcs maps their
+ * addresses to what they do):
  * - pskb_expand_head gives the skb a new buffer: the entry is also keyed by
  *   the skb's address, and the next function that sees the skb with another
  *   head moves it under the new head;
@@ -32,6 +32,9 @@
 #define IPFT_TRACK_FREE_SKB (1 << 2)   /* kfree_skbmem, napi_skb_cache_put */
 #define IPFT_TRACK_END (1 << 3)        /* kfree_skb_partial; consume_skb, kfree_skb tracepoints */
 #define IPFT_TRACK_SILENT (1 << 8)     /* attached for tracking only: emit nothing */
+#define IPFT_TRACK_ACTIONS (IPFT_TRACK_NEW_HEAD | IPFT_TRACK_FREE_HEAD | IPFT_TRACK_FREE_SKB | IPFT_TRACK_END)
+/* Where memory goes away: no entry is made for a packet first seen there. */
+#define IPFT_TRACK_ENDS (IPFT_TRACK_FREE_HEAD | IPFT_TRACK_FREE_SKB | IPFT_TRACK_END)
 
 #define IPFT_SKB_DATAREF_MASK 0xffff
 
@@ -51,13 +54,14 @@ struct {
 } ipft_tracked SEC(".maps");
 
 /* Function address -> IPFT_TRACK_* of the functions that change what a
- * packet is keyed by. */
+ * packet is keyed by, and IPFT_FUNC_* (body.bpf.h) of the functions whose
+ * events carry more (drop reason, stack). Sized by user space. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 64);
 	__type(key, __u64);
 	__type(value, __u32);
-} ipft_track_funcs SEC(".maps");
+} ipft_funcs SEC(".maps");
 
 /* [0]: the last packet id given out. */
 struct {
@@ -76,11 +80,11 @@ struct {
 	__type(value, __u64);
 } ipft_track_full SEC(".maps");
 
-static __always_inline __u32 ipft_track_action(__u64 faddr)
+static __always_inline __u32 ipft_func_flags(__u64 faddr)
 {
-	__u32 *action = bpf_map_lookup_elem(&ipft_track_funcs, &faddr);
+	__u32 *flags = bpf_map_lookup_elem(&ipft_funcs, &faddr);
 
-	return action ? *action : 0;
+	return flags ? *flags : 0;
 }
 
 static __always_inline __u64 ipft_new_id(void)
@@ -129,11 +133,13 @@ static __always_inline __u64 ipft_track_lookup(struct sk_buff *skb, __u64 head, 
 	return id;
 }
 
-/* What a tracking function does to a tracked packet, after its event. */
-static __always_inline void ipft_track_apply(struct sk_buff *skb, __u64 head, __u64 id,
+/* What a tracking function does to a tracked packet; true when the packet
+ * ends here (the last of its memory goes). */
+static __always_inline bool ipft_track_apply(struct sk_buff *skb, __u64 head, __u64 id,
 					     __u32 action, __u64 now)
 {
 	__u64 addr = (__u64)skb;
+	bool ended = false;
 
 	if (action & IPFT_TRACK_NEW_HEAD)
 		ipft_track_insert(addr, id, head, now);
@@ -141,18 +147,23 @@ static __always_inline void ipft_track_apply(struct sk_buff *skb, __u64 head, __
 		bpf_map_delete_elem(&ipft_tracked, &head);
 		ipft_track_insert(addr, id, head, now);
 	}
+	/* The skb's own entry exists only once its buffer is gone (or being
+	 * replaced): freeing the skb then ends the packet. */
 	if (action & IPFT_TRACK_FREE_SKB)
-		bpf_map_delete_elem(&ipft_tracked, &addr);
+		ended = !bpf_map_delete_elem(&ipft_tracked, &addr);
 	if (action & IPFT_TRACK_END) {
 		__u32 end = BPF_CORE_READ(skb, end);
 		struct skb_shared_info *shinfo = (struct skb_shared_info *)(head + end);
 		int dataref = BPF_CORE_READ(shinfo, dataref.counter);
 
 		/* The buffer goes with this skb only if no clone still uses it. */
-		if ((dataref & IPFT_SKB_DATAREF_MASK) <= 1)
+		if ((dataref & IPFT_SKB_DATAREF_MASK) <= 1) {
 			bpf_map_delete_elem(&ipft_tracked, &head);
+			ended = true;
+		}
 		bpf_map_delete_elem(&ipft_tracked, &addr);
 	}
+	return ended;
 }
 
 #endif

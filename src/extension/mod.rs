@@ -42,6 +42,11 @@ impl Extension {
         }
     }
 
+    /// True for [`Extension::none`]: events need no data section.
+    pub fn is_none(&self) -> bool {
+        matches!(self.decoder, Decoder::Nothing)
+    }
+
     /// Loads `path` by its kind: `.c`, `.o` or `.lua`.
     pub fn load(path: &Path) -> Result<Self> {
         if !path.is_file() {

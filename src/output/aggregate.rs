@@ -7,6 +7,11 @@
 //! (`kfree_skbmem`, or `napi_skb_cache_put` for the NAPI cache), so events
 //! after such a call start a new packet even though the address is the same.
 //!
+//! Each packet starts with a line naming it (addresses, ports, ICMP id and
+//! sequence: src/packet.rs) and where it was first seen; each event line
+//! marks what changed since the packet's previous event (namespace, device,
+//! NAT, length); a verdict line ends it (src/verdict.rs).
+//!
 //! With function_graph, the function column shows `name() {` on entry and
 //! `}` on return, indented two spaces per call depth, and each closing line
 //! says the call's duration and, where BTF says it returns an integer, its
@@ -16,8 +21,10 @@ use super::{format_duration, Func, Output, SKB_MEMORY_FREED};
 use crate::decode::Fields;
 use crate::event::Event;
 use crate::graph::{CallStacks, Step};
+use crate::packet;
+use crate::verdict::Verdict;
 use anyhow::Result;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::Write;
 
 /// One kept event.
@@ -43,6 +50,8 @@ pub struct Aggregate<'t, W: Write> {
     split_at_free: bool,
     /// Events seen after MAX_KEPT_EVENTS were kept.
     not_kept: u64,
+    /// Verdicts per packet id, in the order that id's packets ended.
+    verdicts: HashMap<u64, VecDeque<Verdict>>,
 }
 
 impl<'t, W: Write> Aggregate<'t, W> {
@@ -57,6 +66,7 @@ impl<'t, W: Write> Aggregate<'t, W> {
             graph,
             split_at_free: ids_are_skbs,
             not_kept: 0,
+            verdicts: HashMap::new(),
         }
     }
 
@@ -186,7 +196,10 @@ impl<'t, W: Write> Output<'t> for Aggregate<'t, W> {
             if self.chunks.last().is_none_or(|c| c.len() == CHUNK) {
                 self.chunks.push(Vec::with_capacity(CHUNK));
             }
-            self.chunks.last_mut().unwrap().push((*e, func, fields));
+            self.chunks
+                .last_mut()
+                .unwrap()
+                .push((e.clone(), func, fields));
             self.kept += 1;
         } else {
             self.not_kept += 1;
@@ -205,18 +218,32 @@ impl<'t, W: Write> Output<'t> for Aggregate<'t, W> {
         text.push_str(&header());
         text.push('\n');
         let graph = self.graph;
+        let mut verdicts = std::mem::take(&mut self.verdicts);
         for packet in self.packets() {
             text.push_str("===\n");
+            if let Some(name) = packet_line(packet) {
+                text.push_str(&name);
+                text.push('\n');
+            }
+            let marks = change_marks(packet);
             if graph {
-                for ((e, f, fields), call) in packet.iter().zip(graph_calls(packet)) {
-                    text.push_str(&graph_line(e, *f, &call, fields));
+                for (((e, f, fields), call), mut marks) in
+                    packet.iter().zip(graph_calls(packet)).zip(marks)
+                {
+                    marks.extend(fields.iter().cloned());
+                    text.push_str(&graph_line(e, *f, &call, &marks));
                     text.push('\n');
                 }
-                continue;
+            } else {
+                for ((e, f, fields), mut marks) in packet.iter().zip(marks) {
+                    marks.extend(fields.iter().cloned());
+                    text.push_str(&line(e, *f, &marks));
+                    text.push('\n');
+                }
             }
-            for (e, f, fields) in packet {
-                text.push_str(&line(e, *f, fields));
-                text.push('\n');
+            let id = packet[0].0.packet_id;
+            if let Some(v) = verdicts.get_mut(&id).and_then(|q| q.pop_front()) {
+                text.push_str(&format!("verdict: {}\n", v.describe()));
             }
         }
         self.out.write_all(text.as_bytes())?;
@@ -233,6 +260,61 @@ impl<'t, W: Write> Output<'t> for Aggregate<'t, W> {
     fn count(&self) -> u64 {
         self.kept as u64 + self.not_kept
     }
+
+    fn on_verdict(&mut self, packet_id: u64, verdict: &Verdict) -> Result<()> {
+        self.verdicts
+            .entry(packet_id)
+            .or_default()
+            .push_back(verdict.clone());
+        Ok(())
+    }
+}
+
+/// `packet 0x3: ICMP 10.0.0.1 > 10.0.0.2 echo request id 7 seq 1, len 84
+/// (netns 4026531840 dev va)`, from the first event whose headers were read.
+fn packet_line(packet: &[Recorded]) -> Option<String> {
+    let (e, _, _) = packet.first()?;
+    let first = packet.iter().find_map(|(e, _, _)| e.meta.as_deref());
+    let named = packet
+        .iter()
+        .find_map(|(e, _, _)| e.meta.as_deref().and_then(packet::describe));
+    let place = first.map(packet::place).filter(|p| !p.is_empty());
+    if named.is_none() && place.is_none() {
+        return None;
+    }
+    let mut s = format!(
+        "packet {:#x}: {}",
+        e.packet_id,
+        named.unwrap_or_else(|| "headers not seen".into())
+    );
+    if let Some(p) = place {
+        s.push_str(&format!(" ({p})"));
+    }
+    Some(s)
+}
+
+/// For each event of a packet, what changed since its previous event with
+/// metadata, as fields.
+fn change_marks(packet: &[Recorded]) -> Vec<Fields> {
+    let mut prev: Option<&crate::event::Meta> = None;
+    packet
+        .iter()
+        .map(|(e, _, _)| {
+            let Some(m) = e.meta.as_deref() else {
+                return Fields::new();
+            };
+            let marks = prev
+                .map(|p| {
+                    packet::changes(p, m)
+                        .into_iter()
+                        .map(|(k, v)| (k.into(), v))
+                        .collect()
+                })
+                .unwrap_or_default();
+            prev = Some(m);
+            marks
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -248,8 +330,7 @@ mod tests {
             retval: 0,
             processor_id: cpu,
             is_return: 0,
-            _pad: [0; 3],
-            data: [0; 64],
+            ..Event::default()
         }
     }
 

@@ -1,10 +1,14 @@
 //! `-o json`: one JSON object per event, one per line, written and flushed as
-//! each event arrives. Keys in SPEC.md's order; strings escaped by serde_json.
+//! each event arrives, and one `{"packet_id":..,"verdict":{..}}` line when a
+//! packet ends. Keys in SPEC.md's order, then `meta` (src/packet.rs) and
+//! extra fields; strings escaped by serde_json. schema/ipft.schema.json
+//! describes every line.
 
 use super::{Func, Output};
 use crate::decode::Fields;
 use crate::event::Event;
 use crate::graph::{CallStacks, Step};
+use crate::verdict::Verdict;
 use anyhow::Result;
 use serde::Serialize;
 use std::io::Write;
@@ -62,6 +66,10 @@ impl<'t, W: Write> Output<'t> for Json<W> {
                 }
             }
         }
+        if let Some(m) = &e.meta {
+            text.push_str(",\"meta\":");
+            text.push_str(&crate::packet::to_json(m).to_string());
+        }
         // Extra fields follow the fixed keys, in order, as strings.
         for (k, v) in &fields {
             text.push(',');
@@ -84,6 +92,16 @@ impl<'t, W: Write> Output<'t> for Json<W> {
     fn count(&self) -> u64 {
         self.count
     }
+
+    fn on_verdict(&mut self, packet_id: u64, verdict: &Verdict) -> Result<()> {
+        let line = serde_json::json!({
+            "packet_id": format!("{packet_id:#x}"),
+            "verdict": verdict,
+        });
+        writeln!(self.out, "{line}")?;
+        self.out.flush()?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -94,7 +112,7 @@ mod tests {
     fn graph_returns_carry_duration_and_return_value() {
         let mut buf = Vec::new();
         let mut out = Json::new(&mut buf, true);
-        let mut e = Event::from_bytes(&[0u8; Event::SIZE]).unwrap();
+        let mut e = Event::default();
         let f = Func {
             name: "ip_rcv",
             module: "vmlinux",
@@ -132,8 +150,7 @@ mod tests {
             retval: 0,
             processor_id: 1,
             is_return: 0,
-            _pad: [0; 3],
-            data: [0; 64],
+            ..Event::default()
         };
         let f = Func {
             name: "weird\"name",

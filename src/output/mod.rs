@@ -13,6 +13,7 @@ use crate::decode::Fields;
 use crate::discovery::Target;
 use crate::event::Event;
 use crate::kernel::btf::IntType;
+use crate::verdict::Verdict;
 use anyhow::Result;
 
 /// The function an event was recorded in.
@@ -58,6 +59,8 @@ pub fn format_duration(ns: u64) -> String {
 pub trait Output<'t> {
     /// One event, in arrival order, with its extra fields.
     fn on_event(&mut self, event: &Event, func: Func<'t>, fields: Fields) -> Result<()>;
+    /// Packet `packet_id` ended (or tracing stopped with it in flight).
+    fn on_verdict(&mut self, packet_id: u64, verdict: &Verdict) -> Result<()>;
     /// Tracing is over: write what is left.
     fn finish(&mut self) -> Result<()>;
     /// Events seen so far.

@@ -3,12 +3,14 @@
 //! written packet by packet as events arrive.
 //!
 //! Tracks: one per CPU ("CPU 1"), and under it one per packet seen on that
-//! CPU ("packet 0x1"). function_graph pairs calls per packet and CPU
+//! CPU, named by its id and, when its headers were read, what it is
+//! ("packet 0x1: ICMP 10.0.0.1 > 10.0.0.2 echo request id 7 seq 1, len 84",
+//! from its first event on that CPU). function_graph pairs calls per packet and CPU
 //! (graph.rs), so on such a track the slices always nest; a packet that
 //! moves to another CPU gets a track under that CPU too, with the same name.
-//! CPU rather than network namespace: events do not carry the namespace
-//! yet, and a packet's calls nest per CPU, never per namespace (a call that
-//! crosses a veth returns in the namespace it started in).
+//! CPU rather than network namespace: a packet's calls nest per CPU, never
+//! per namespace (a call that crosses a veth returns in the namespace it
+//! started in, and the namespace of an event is only its `place`).
 //!
 //! Events: with function_graph an entry opens a slice (`TYPE_SLICE_BEGIN`) and
 //! its return closes it (`TYPE_SLICE_END`), so the slice lasts what JSON's
@@ -16,9 +18,13 @@
 //! end event, which Perfetto adds to the slice's arguments). Calls closed over
 //! by an outer return (their own return was not seen) end with it; a return
 //! whose entry was not seen is an instant. With the function tracer every
-//! event is an instant (`TYPE_INSTANT`). Extra fields (the drop reason,
+//! event is an instant (`TYPE_INSTANT`). A packet's verdict (dropped,
+//! delivered, transmitted, consumed, in flight: src/verdict.rs) is an instant
+//! `verdict: KIND` at its last event, with the verdict in words and the drop
+//! reason as arguments. Extra fields (the drop reason,
 //! extension fields) become debug annotations: string arguments named by
-//! their key, prefixed `return.` on a slice's end. The module is the event's
+//! their key, prefixed `return.` on a slice's end; where the packet is
+//! (namespace, device) is the `place` argument. The module is the event's
 //! category. Function names, modules and argument names are interned.
 //!
 //! Clock: event timestamps are `bpf_ktime_get_ns()` (CLOCK_MONOTONIC) and are
@@ -39,6 +45,8 @@ use super::{Func, Output};
 use crate::decode::Fields;
 use crate::event::Event;
 use crate::graph::{CallStacks, Step};
+use crate::packet;
+use crate::verdict::Verdict;
 use anyhow::Result;
 use proto::*;
 use std::collections::{HashMap, HashSet};
@@ -52,12 +60,21 @@ const MAX_TRACKS: usize = 65536;
 /// Interned strings per kind, at most.
 const MAX_INTERNED: usize = 16384;
 
-/// The name of a packet's track, from its first event on a CPU.
-///
-/// The hook for packet metadata: once events carry the packet's addresses
-/// (SPEC.md, "Say which packet and where it died"), they join the id here.
+/// The name of a packet's track, from its first event on a CPU: its id and,
+/// when the event carries its headers, what it is (src/packet.rs):
+/// `packet 0x1: ICMP 10.0.0.1 > 10.0.0.2 echo request id 7 seq 1, len 84`.
 fn packet_track_name(e: &Event) -> String {
-    format!("packet {:#x}", e.packet_id)
+    match e.meta.as_deref().and_then(packet::describe) {
+        Some(what) => format!("packet {:#x}: {what}", e.packet_id),
+        None => format!("packet {:#x}", e.packet_id),
+    }
+}
+
+/// Where the packet is at this event (`netns 4026531840 dev vb`), as the
+/// `place` argument.
+fn place(e: &Event) -> Option<(String, AnnotationValue)> {
+    let place = packet::place(e.meta.as_deref()?);
+    (!place.is_empty()).then(|| ("place".to_string(), AnnotationValue::String(place)))
 }
 
 pub struct Perfetto<W: Write> {
@@ -67,6 +84,8 @@ pub struct Perfetto<W: Write> {
     graph: Option<CallStacks>,
     /// Slices open (begun, not ended) per packet track.
     open: HashMap<u64, usize>,
+    /// CPU and time of each packet's last event, until its verdict.
+    last: HashMap<u64, (u32, u64)>,
     cpus: HashSet<u32>,
     tracks: HashSet<u64>,
     names: Interner,
@@ -84,6 +103,7 @@ impl<W: Write> Perfetto<W> {
             count: 0,
             graph: graph.then(CallStacks::default),
             open: HashMap::new(),
+            last: HashMap::new(),
             cpus: HashSet::new(),
             tracks: HashSet::new(),
             names: Interner::default(),
@@ -263,14 +283,24 @@ fn string_args(
 impl<'t, W: Write> Output<'t> for Perfetto<W> {
     fn on_event(&mut self, e: &Event, func: Func<'t>, fields: Fields) -> Result<()> {
         let track = self.track(e)?;
+        if self.last.len() >= MAX_TRACKS && !self.last.contains_key(&e.packet_id) {
+            self.last.clear();
+        }
+        self.last.insert(e.packet_id, (e.processor_id, e.tstamp));
         let step = self.graph.as_mut().map(|g| g.step(e, func.id));
         match step {
             None => {
-                let args = string_args(fields, "").collect();
+                let args = place(e)
+                    .into_iter()
+                    .chain(string_args(fields, ""))
+                    .collect();
                 self.named(e, func, TYPE_INSTANT, track, args)?;
             }
             Some(Step::Entry { depth }) => {
-                let args = string_args(fields, "").collect();
+                let args = place(e)
+                    .into_iter()
+                    .chain(string_args(fields, ""))
+                    .collect();
                 self.named(e, func, TYPE_SLICE_BEGIN, track, args)?;
                 self.set_open(track, depth + 1);
             }
@@ -294,6 +324,7 @@ impl<'t, W: Write> Output<'t> for Perfetto<W> {
                     AnnotationValue::String("entry not seen".into()),
                 );
                 let args = std::iter::once(note)
+                    .chain(place(e))
                     .chain(retval(e, func))
                     .chain(string_args(fields, ""))
                     .collect();
@@ -302,6 +333,33 @@ impl<'t, W: Write> Output<'t> for Perfetto<W> {
         }
         self.count += 1;
         Ok(())
+    }
+
+    /// An instant on the packet's track at its last event: `verdict:
+    /// dropped`, with the verdict in words and the drop reason as arguments.
+    fn on_verdict(&mut self, packet_id: u64, verdict: &Verdict) -> Result<()> {
+        let Some((cpu, tstamp)) = self.last.remove(&packet_id) else {
+            return Ok(());
+        };
+        let e = Event {
+            packet_id,
+            processor_id: cpu,
+            tstamp,
+            ..Event::default()
+        };
+        let track = self.track(&e)?;
+        let name = format!("verdict: {}", verdict.kind.name());
+        let func = Func {
+            name: &name,
+            module: "ipft",
+            id: 0,
+            ret: None,
+        };
+        let args = std::iter::once(("verdict".to_string(), verdict.describe()))
+            .chain(verdict.reason.clone().map(|r| ("reason".to_string(), r)))
+            .map(|(k, v)| (k, AnnotationValue::String(v)))
+            .collect();
+        self.named(&e, func, TYPE_INSTANT, track, args)
     }
 
     fn finish(&mut self) -> Result<()> {

@@ -72,6 +72,10 @@ pub fn parse_aggregate(text: &str) -> Vec<Vec<(String, String, String)>> {
             last_ts = 0;
             continue;
         }
+        // The packet's name, its verdict, stack frames: not events.
+        if line.starts_with("packet ") || line.starts_with("verdict: ") || line.starts_with(' ') {
+            continue;
+        }
         // Extra fields, if any, follow as " ( key: value ... )".
         let base = line.split(" ( ").next().unwrap();
         let cols: Vec<&str> = base.split_whitespace().collect();

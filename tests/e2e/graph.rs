@@ -19,7 +19,11 @@ pub fn check_graph_text(text: &str) -> Vec<(Call, Vec<usize>)> {
             open.clear();
             continue;
         }
-        let func = &line[49..];
+        if line.starts_with("packet ") || line.starts_with("verdict: ") || line.starts_with(' ') {
+            continue;
+        }
+        // Changes and extra fields follow as " ( key: value ... )".
+        let func = line[49..].split(" ( ").next().unwrap();
         assert!(func.starts_with(' '), "{line:?}");
         let body = &func[1..];
         let depth = (body.len() - body.trim_start().len()) / 2;

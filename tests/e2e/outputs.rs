@@ -110,10 +110,26 @@ pub fn check_perfetto(kernel: Kernel, dir: &Path) {
                 "{backend}: ip_rcv without ip_local_deliver inside: {s}"
             );
         }
-        // Instants only for returns whose entry was not seen.
+        // Packet tracks say what the packet is.
+        let pings = tracks
+            .values()
+            .filter(|t| {
+                let name = t["name"].as_str().unwrap();
+                name.contains(": ICMP 127.0.0.1 > 127.0.0.1 echo")
+            })
+            .count();
+        assert!(pings >= 4, "{backend}: {pings} tracks named as pings");
+        // Instants: each packet's verdict, and returns whose entry was not seen.
+        let mut verdicts = 0;
         for i in trace["instants"].as_array().unwrap() {
-            assert_eq!(i["args"]["return"], "entry not seen", "{backend}: {i}");
+            if i["name"].as_str().unwrap().starts_with("verdict: ") {
+                assert!(i["args"]["verdict"].is_string(), "{backend}: {i}");
+                verdicts += 1;
+            } else {
+                assert_eq!(i["args"]["return"], "entry not seen", "{backend}: {i}");
+            }
         }
+        assert!(verdicts >= 4, "{backend}: {verdicts} verdicts");
         assert!(err.contains("events received"), "{backend}: {err}");
     }
 }

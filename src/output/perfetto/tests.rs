@@ -23,13 +23,14 @@ fn func(name: &'static str, id: u64) -> Func<'static> {
 }
 
 fn ev(packet_id: u64, cpu: u32, tstamp: u64, is_return: bool, retval: u64) -> Event {
-    let mut e = Event::from_bytes(&[0u8; Event::SIZE]).unwrap();
-    e.packet_id = packet_id;
-    e.processor_id = cpu;
-    e.tstamp = tstamp;
-    e.is_return = is_return as u8;
-    e.retval = retval;
-    e
+    Event {
+        packet_id,
+        processor_id: cpu,
+        tstamp,
+        is_return: is_return as u8,
+        retval,
+        ..Event::default()
+    }
 }
 
 type Args = BTreeMap<String, String>;
@@ -330,6 +331,7 @@ fn memory_stays_bounded_over_many_packets() {
     }
     assert!(out.tracks.len() <= MAX_TRACKS);
     assert!(out.open.len() <= MAX_TRACKS);
+    assert!(out.last.len() <= MAX_TRACKS);
     let mut interned = Vec::new();
     let mut names = Interner::default();
     for i in 0..MAX_INTERNED + 10 {
@@ -398,4 +400,66 @@ fn perfettos_python_bindings_read_the_trace() {
     assert_eq!(rcv["args"]["len"], "84");
     assert_eq!(v["instants"][0]["args"]["return"], "entry not seen");
     assert!(v["open"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn packet_tracks_are_named_by_what_the_packet_is() {
+    use crate::event::{Meta, META_DEV, META_ECHO, META_ICMP, META_IPV4, META_NETNS};
+    let mut m = Meta {
+        known: META_NETNS | META_DEV | META_IPV4 | META_ICMP | META_ECHO,
+        netns: 4026531840,
+        ip_len: 84,
+        l4_proto: 1,
+        icmp_type: 8,
+        icmp_id: 7,
+        icmp_seq: 1,
+        ..Meta::default()
+    };
+    m.ifname[..2].copy_from_slice(b"va");
+    m.saddr[..4].copy_from_slice(&[10, 0, 0, 1]);
+    m.daddr[..4].copy_from_slice(&[10, 0, 0, 2]);
+    let mut e = ev(1, 0, 10, false, 0);
+    e.meta = Some(Box::new(m));
+    let d = decode(&write(false, &[(e, func("ip_rcv", 1), vec![])]));
+    let names: Vec<&str> = d.tracks.values().map(|(n, _)| n.as_str()).collect();
+    assert!(
+        names.contains(&"packet 0x1: ICMP 10.0.0.1 > 10.0.0.2 echo request id 7 seq 1, len 84"),
+        "{names:?}"
+    );
+    assert_eq!(d.instants[0].3["place"], "netns 4026531840 dev va");
+}
+
+#[test]
+fn a_verdict_is_an_instant_at_the_packets_last_event() {
+    use crate::verdict::{Kind, Verdict};
+    let mut buf = Vec::new();
+    let mut out = Perfetto::new(&mut buf, false).unwrap();
+    let f = func("kfree_skb_reason", 1);
+    Output::on_event(&mut out, &ev(3, 1, 500, false, 0), f, vec![]).unwrap();
+    let v = Verdict {
+        kind: Kind::Dropped,
+        function: "kfree_skb_reason".into(),
+        reason: Some("NETFILTER_DROP".into()),
+        netns: None,
+        ifname: None,
+        event: 0,
+    };
+    out.on_verdict(3, &v).unwrap();
+    // Once per packet: a second verdict for it has no event to go with.
+    out.on_verdict(3, &v).unwrap();
+    out.finish().unwrap();
+    assert!(out.last.is_empty());
+    drop(out);
+    let d = decode(&buf);
+    assert_eq!(d.instants.len(), 2);
+    let (track, name, ts, args) = &d.instants[1];
+    assert_eq!(
+        (track.as_str(), name.as_str(), *ts),
+        ("packet 0x3", "verdict: dropped", 500)
+    );
+    assert_eq!(args["reason"], "NETFILTER_DROP");
+    assert_eq!(
+        args["verdict"],
+        "dropped at kfree_skb_reason (NETFILTER_DROP)"
+    );
 }
