@@ -18,5 +18,11 @@ k612=$(apt-cache search --names-only '^linux-image-6\.12\.[0-9]+\+deb12-amd64-un
 apt-get install -y -qq --no-install-recommends "$k612" >/dev/null
 # virtme-ng boots test kernels under qemu with the host's files.
 command -v vng >/dev/null || pip install -q virtme-ng
+# Perfetto's own Python protobuf bindings: the end-to-end tests decode ipft's
+# Perfetto traces with them (tests/e2e/perfetto_check.py). Debian 12's python3
+# is externally managed: installed beside Debian's packages, for root.
+python3 -m pip --version >/dev/null 2>&1 || apt-get install -y -qq --no-install-recommends python3-pip >/dev/null
+python3 -c 'import perfetto.protos.perfetto.trace.perfetto_trace_pb2' 2>/dev/null ||
+	python3 -m pip install -q --break-system-packages perfetto
 # cargo-deb builds the .deb (README, "Install as a Debian package"); about 3 minutes to compile.
 command -v cargo-deb >/dev/null || cargo install cargo-deb --locked

@@ -82,6 +82,11 @@ pub struct Cli {
     )]
     pub output: OutputKind,
 
+    /// Write the output to FILE instead of stdout ("-": stdout); needed by
+    /// -o perfetto, whose trace is binary
+    #[arg(short = 'w', long, value_name = "FILE")]
+    pub write: Option<PathBuf>,
+
     /// Trace only functions whose name matches RE (unanchored)
     #[arg(short = 'r', long, value_name = "RE", value_parser = parse_regex)]
     pub regex: Option<Regex>,
@@ -176,6 +181,30 @@ pub enum TracerKind {
 pub enum OutputKind {
     Aggregate,
     Json,
+    // Perfetto trace (protobuf), for ui.perfetto.dev
+    Perfetto,
+}
+
+impl Cli {
+    /// Combinations of options that cannot work, refused like a bad value.
+    pub fn check(&self) -> Result<(), String> {
+        if self.output == OutputKind::Perfetto
+            && self.write.is_none()
+            && self.gen.is_none()
+            && !self.list
+        {
+            return Err(
+                "-o perfetto writes a binary trace: name a file with -w FILE (or -w - for stdout)"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+
+    /// Where the output goes: None for stdout (no -w, or -w -).
+    pub fn write_file(&self) -> Option<&std::path::Path> {
+        self.write.as_deref().filter(|p| p.as_os_str() != "-")
+    }
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]

@@ -60,6 +60,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Err(line) = cli.check() {
+        eprintln!("ipft: {line}");
+        return ExitCode::from(2);
+    }
     match session::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

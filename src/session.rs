@@ -12,7 +12,9 @@ use crate::discovery::{Discovery, KernelFacts, NameFilter, Target};
 use crate::extension::{templates, Extension};
 use crate::funcs::Funcs;
 use crate::kernel::{btf, kallsyms::Kallsyms, rcu, tracefs};
-use crate::output::{aggregate::Aggregate, json::Json, Output, SKB_MEMORY_FREED};
+use crate::output::{
+    aggregate::Aggregate, json::Json, perfetto::Perfetto, Output, SKB_MEMORY_FREED,
+};
 use crate::reader::Reader;
 use crate::select::Selection;
 use crate::stack::{StackCounts, Symbols};
@@ -110,8 +112,11 @@ pub fn run(cli: Cli) -> Result<()> {
     let mut targets = found.targets.clone();
     targets.extend(plan.extra.iter().cloned());
     targets.extend(funcs.extra.iter().cloned());
+    // Opened before attaching: a bad path costs nothing.
+    let sink = open_output(&cli)?;
     trace(
         &cli,
+        sink,
         backend.as_ref(),
         &targets,
         &facts.drop_reasons,
@@ -315,8 +320,21 @@ fn raise_rlimits(verbose: bool) {
     raise(libc::RLIMIT_NOFILE, "RLIMIT_NOFILE", false);
 }
 
+/// Where the output goes: the file of -w, else stdout.
+fn open_output(cli: &Cli) -> Result<Box<dyn Write>> {
+    Ok(match cli.write_file() {
+        Some(path) => Box::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("-w {}: cannot create the file", path.display()))?,
+        ),
+        None => Box::new(std::io::stdout().lock()),
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
 fn trace<'t>(
     cli: &Cli,
+    sink: Box<dyn Write>,
     backend: &dyn Backend,
     targets: &'t [Target],
     drop_reasons: &'t HashMap<u64, String>,
@@ -416,18 +434,19 @@ fn trace<'t>(
 
     let graph = cli.tracer == TracerKind::FunctionGraph;
     let decoder = Decoder::new(targets, drop_reasons, extension);
-    let stdout = std::io::stdout();
     // Read from /proc/kallsyms when the first stack is printed.
     let symbols = Arc::new(Symbols::kernel());
     let mut out: Box<dyn Output<'t> + 't> = match cli.output {
-        OutputKind::Aggregate => Box::new(
-            Aggregate::new(stdout.lock(), graph, cli.no_track).with_symbols(symbols.clone()),
-        ),
-        OutputKind::Json => Box::new(Json::new(stdout.lock(), graph).with_symbols(symbols)),
+        OutputKind::Aggregate => {
+            Box::new(Aggregate::new(sink, graph, cli.no_track).with_symbols(symbols.clone()))
+        }
+        OutputKind::Json => Box::new(Json::new(sink, graph).with_symbols(symbols)),
+        OutputKind::Perfetto => Box::new(Perfetto::new(sink, graph)?),
     };
     let stacks = Cell::new(StackCounts::default());
     let counter = crate::progress::event_counter();
-    let show_counter = cli.output == OutputKind::Aggregate;
+    // Not over a stream of events on the terminal.
+    let show_counter = cli.output == OutputKind::Aggregate || cli.write_file().is_some();
     let mut journeys = Journeys::default();
     let no_track = cli.no_track;
     let mut deliver =

@@ -45,6 +45,7 @@ fn help_exits_zero() {
             "--backend",
             "--tracer",
             "--output",
+            "--write",
             "--regex",
             "--module-regex",
             "--stack",
@@ -70,6 +71,13 @@ fn bad_mark_is_named() {
     assert_one_line_error(&["-m", "deadbeef"], &["'deadbeef'", "--mark", "0x"]);
     assert_one_line_error(&["-m", "0x1ffffffff"], &["--mark"]);
     assert_one_line_error(&["-m", "1", "--mask", "nope"], &["'nope'", "--mask"]);
+}
+
+#[test]
+fn perfetto_needs_a_file() {
+    let out = ipft(&["-m", "1", "-o", "perfetto"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_one_line_failure(&out, "-o perfetto", &["-o perfetto", "-w FILE", "-w -"]);
 }
 
 #[test]

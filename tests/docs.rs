@@ -83,6 +83,7 @@ fn man_page_has_possible_values_examples_and_exit_status() {
         "tracepoint",
         "function_graph",
         "json",
+        "perfetto",
         "bpf-module-skeleton",
     ] {
         assert!(man.contains(value), "man page lacks the value {value}");
@@ -94,6 +95,7 @@ fn man_page_has_possible_values_examples_and_exit_status() {
         "sudo ipft -b kprobe-multi -m 0xdeadbeef",
         "sudo ipft -t function_graph -b ftrace icmp",
         "sudo ipft -o json -m 0xdeadbeef > events.json",
+        "sudo ipft -t function_graph -o perfetto -w trace.pftrace icmp",
         "ipft --gen bpf-module-skeleton > ext.c",
     ] {
         let example = example.replace('\'', "\\*(Aq");

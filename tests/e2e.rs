@@ -13,6 +13,8 @@ mod drops;
 mod graph;
 #[path = "e2e/meta.rs"]
 mod meta;
+#[path = "e2e/outputs.rs"]
+mod outputs;
 #[path = "e2e/select.rs"]
 mod select;
 
@@ -745,6 +747,10 @@ fn check_drop_stacks_everywhere(kernel: Kernel) {
     drops::check_drop_stacks_everywhere(kernel, &guest(kernel));
 }
 
+fn check_perfetto(kernel: Kernel) {
+    outputs::check_perfetto(kernel, &guest(kernel));
+}
+
 macro_rules! per_kernel {
     ($($check:ident),*) => {
         mod debian_6_1 {
@@ -799,5 +805,6 @@ per_kernel!(
     check_json_schema,
     check_drops,
     check_drop_stacks_everywhere,
+    check_perfetto,
     check_nothing_left
 );

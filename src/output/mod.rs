@@ -1,11 +1,13 @@
 //! Outputs: where traced events go. `aggregate` keeps them and prints one
-//! listing per packet at exit; `json` streams one object per event.
+//! listing per packet at exit; `json` streams one object per event;
+//! `perfetto` streams a Perfetto trace (tracks, slices, instants).
 //!
 //! Outputs receive events already resolved to their function; they never
 //! look at the kernel.
 
 pub mod aggregate;
 pub mod json;
+pub mod perfetto;
 
 use crate::decode::Fields;
 use crate::discovery::Target;

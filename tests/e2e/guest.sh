@@ -207,6 +207,9 @@ fi
 # Drops: reasons and stacks.
 . "$(dirname "$0")/drops.sh"
 
+# Outputs for viewers (Perfetto).
+. "$(dirname "$0")/outputs.sh"
+
 # No ipft kprobe may remain once ipft has exited.
 # (perf-event kprobes are not in kprobe_events; debugfs lists every kprobe)
 cat /sys/kernel/tracing/kprobe_events > "$OUT/kprobe_events.after" 2>&1
