@@ -19,6 +19,10 @@ pub fn check_graph_text(text: &str) -> Vec<(Call, Vec<usize>)> {
             open.clear();
             continue;
         }
+        // Stack frames (drop functions), indented under their event.
+        if line.starts_with(' ') {
+            continue;
+        }
         let func = &line[49..];
         assert!(func.starts_with(' '), "{line:?}");
         let body = &func[1..];
