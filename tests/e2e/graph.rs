@@ -2,6 +2,8 @@
 //! pairing of every `{` with its `}`, positive durations that cover the
 //! children's.
 
+use std::collections::HashMap;
+
 /// One call of the aggregate call graph.
 pub struct Call {
     pub name: String,
@@ -13,10 +15,12 @@ pub struct Call {
 /// calls with their children (by index).
 pub fn check_graph_text(text: &str) -> Vec<(Call, Vec<usize>)> {
     let mut calls: Vec<(Call, Vec<usize>)> = Vec::new();
-    let mut open: Vec<(String, usize, Vec<usize>)> = Vec::new();
+    // Depth is per packet and CPU (a packet's copy may be handled on
+    // another CPU while calls are open on the first): one stack per CPU.
+    let mut stacks: HashMap<String, Vec<(String, usize, Vec<usize>)>> = HashMap::new();
     for line in text.lines().skip(1) {
         if line == "===" {
-            open.clear();
+            stacks.clear();
             continue;
         }
         if line.starts_with("packet ") || line.starts_with("verdict: ") || line.starts_with(' ') {
@@ -25,6 +29,7 @@ pub fn check_graph_text(text: &str) -> Vec<(Call, Vec<usize>)> {
         // Changes and extra fields follow as " ( key: value ... )".
         let func = line[49..].split(" ( ").next().unwrap();
         assert!(func.starts_with(' '), "{line:?}");
+        let open = stacks.entry(line[21..24].to_string()).or_default();
         let body = &func[1..];
         let depth = (body.len() - body.trim_start().len()) / 2;
         let body = body.trim_start();
