@@ -266,6 +266,11 @@ impl Journeys {
         reason: Option<String>,
         ends: bool,
     ) -> Option<Verdict> {
+        // Returns of calls made before the packet ended (function_graph)
+        // arrive after its verdict: they start nothing.
+        if e.is_return != 0 && !self.open.contains_key(&e.packet_id) {
+            return None;
+        }
         if self.open.len() >= MAX_OPEN && !self.open.contains_key(&e.packet_id) {
             for (_, j) in self.open.drain() {
                 self.summary.add(&j.verdict(false));

@@ -142,3 +142,17 @@ fn summary_counts_verdicts_and_top_drops() {
     );
     assert_eq!(s.lines()[0], "3 packets: 1 consumed, 2 dropped");
 }
+
+#[test]
+fn returns_after_the_end_start_no_packet() {
+    let mut js = Journeys::default();
+    let e = ev(1, "va");
+    assert!(js.see(&e, "consume_skb", None, true).is_some());
+    let ret = Event {
+        is_return: 1,
+        ..e.clone()
+    };
+    assert!(js.see(&ret, "icmp_rcv", None, false).is_none());
+    assert!(js.finish().is_empty());
+    assert_eq!(js.summary().packets, 1);
+}

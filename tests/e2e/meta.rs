@@ -94,21 +94,42 @@ pub fn check_packet_metadata(dir: &Path) {
     );
 }
 
+/// Linux before 6.2 frees an answered ICMPv6 echo request with
+/// kfree_skb_reason(NOT_SPECIFIED) at the end of icmpv6_rcv (6.2 made it a
+/// consume): ipft reports what the kernel says, a drop, with that stack.
+fn is_icmpv6_echo_quirk(v: &Value) -> bool {
+    v["kind"] == "dropped"
+        && v["reason"] == "NOT_SPECIFIED"
+        && v["stack"].as_array().is_some_and(|s| {
+            s.iter()
+                .any(|f| f.as_str().unwrap().starts_with("icmpv6_rcv+"))
+        })
+}
+
 pub fn check_verdicts_and_summary(dir: &Path) {
     let events = json_events(dir, "meta_json");
     let verdicts = json_verdicts(dir, "meta_json");
     let packets = by_packet(&events);
     assert_eq!(verdicts.len(), packets.len(), "one verdict per packet");
+    let mut quirks = 0;
     for p in &packets {
         let id = p[0]["packet_id"].as_str().unwrap();
         let v = &verdicts.iter().find(|(v_id, _)| v_id == id).unwrap().1;
         let expected = match echo_type(p) {
+            Some(128) if is_icmpv6_echo_quirk(v) => {
+                quirks += 1;
+                "dropped"
+            }
             Some(8) | Some(128) => "consumed",
             Some(0) | Some(129) => "delivered",
             other => panic!("packet {id} of type {other:?}"),
         };
         assert_eq!(v["kind"], expected, "packet {id}: {v}");
     }
+    assert!(
+        quirks == 0 || quirks == 2,
+        "both IPv6 requests or none: {quirks}"
+    );
     let err = read(dir, "meta_json.err");
     let summary: Value = err
         .lines()
@@ -117,9 +138,15 @@ pub fn check_verdicts_and_summary(dir: &Path) {
         .expect("JSON summary on stderr");
     let s = &summary["packets"];
     assert_eq!(s["packets"], 8, "{s}");
-    assert_eq!(s["verdicts"]["consumed"], 4, "{s}");
+    assert_eq!(s["verdicts"]["consumed"], 4 - quirks, "{s}");
     assert_eq!(s["verdicts"]["delivered"], 4, "{s}");
-    assert!(err.contains("8 packets: 4 consumed, 4 delivered"), "{err}");
+    let line = if quirks == 0 {
+        "8 packets: 4 consumed, 4 delivered".to_string()
+    } else {
+        assert_eq!(s["verdicts"]["dropped"], quirks, "{s}");
+        "8 packets: 2 consumed, 4 delivered, 2 dropped\n  dropped 2 at kfree_skb_reason (NOT_SPECIFIED)".to_string()
+    };
+    assert!(err.contains(&line), "{line:?} not in {err}");
 }
 
 pub fn check_aggregate_names_and_marks(dir: &Path) {
@@ -146,9 +173,12 @@ pub fn check_aggregate_names_and_marks(dir: &Path) {
         .filter(|l| l.contains(&format!("netns: {ns_a} > {ns_b}")) && l.contains("dev: va > vb"))
         .count();
     assert_eq!(crossings, 4, "requests crossing a -> b:\n{text}");
+    // IPv6 echo requests end as drops on Linux before 6.2 (see above).
+    let quirks = text.matches("verdict: dropped at ").count();
+    assert!(quirks == 0 || quirks == 2, "{text}");
     assert_eq!(
         text.matches("verdict: consumed after ").count(),
-        4,
+        4 - quirks,
         "{text}"
     );
     assert_eq!(
