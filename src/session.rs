@@ -394,6 +394,13 @@ fn trace<'t>(
         );
     }
 
+    // Read from /proc/kallsyms while attaching, before the first stack (the
+    // drop function's) needs it.
+    let symbols = Arc::new(Symbols::kernel());
+    std::thread::spawn({
+        let symbols = symbols.clone();
+        move || symbols.preload()
+    });
     let attached = backend.attach(&progs, targets, &stop)?;
     if cli.verbose {
         eprintln!(
@@ -434,8 +441,6 @@ fn trace<'t>(
 
     let graph = cli.tracer == TracerKind::FunctionGraph;
     let decoder = Decoder::new(targets, drop_reasons, extension);
-    // Read from /proc/kallsyms when the first stack is printed.
-    let symbols = Arc::new(Symbols::kernel());
     let mut out: Box<dyn Output<'t> + 't> = match cli.output {
         OutputKind::Aggregate => {
             Box::new(Aggregate::new(sink, graph, cli.no_track).with_symbols(symbols.clone()))

@@ -135,6 +135,13 @@ impl Symbols {
         })
     }
 
+    /// Reads /proc/kallsyms now (on a thread of the caller's choice), so that
+    /// the first stack does not stall the reader while the kernel's buffer
+    /// fills: under emulation kallsyms takes seconds to read.
+    pub fn preload(&self) {
+        self.table();
+    }
+
     /// The frames of `stack`, innermost first, without ipft's own leading
     /// frames; None when the stack was lost (nothing to print).
     pub fn frames(&self, stack: &Stack) -> Option<Vec<String>> {
