@@ -127,7 +127,7 @@ pub struct Journey {
     xmit: Option<Step>,
     /// The last event that was not memory being given back.
     last_work: Option<Step>,
-    /// The last event (entries only).
+    /// The last event that was memory being given back.
     last: Option<Step>,
     /// Whether an event after the last transmit was on another device or
     /// namespace (veth: the packet went on in the peer).
@@ -166,15 +166,12 @@ impl Journey {
         if e.is_return != 0 {
             return;
         }
-        let meta = e.meta.as_deref();
+        let here = step(index, function, None, e.meta.as_deref());
         if let Some(x) = &self.xmit {
-            if let Some(m) = meta {
-                let here = step(index, function, None, Some(m));
-                if (here.ifname.is_some() && here.ifname != x.ifname)
-                    || (here.netns.is_some() && here.netns != x.netns)
-                {
-                    self.moved_after_xmit = true;
-                }
+            if (here.ifname.is_some() && here.ifname != x.ifname)
+                || (here.netns.is_some() && here.netns != x.netns)
+            {
+                self.moved_after_xmit = true;
             }
         }
         let dropped = match &reason {
@@ -182,20 +179,24 @@ impl Journey {
             None => false,
         };
         if dropped {
-            let mut s = step(index, function, reason, meta);
-            s.stack = e.stack.as_deref().cloned();
-            self.drop = Some(s);
+            self.drop = Some(Step {
+                reason,
+                stack: e.stack.as_deref().cloned(),
+                ..here.clone()
+            });
         } else if SOCKET_FUNCS.contains(&function) {
-            self.deliver = Some(step(index, function, None, meta));
+            self.deliver = Some(here.clone());
         } else if XMIT_FUNCS.contains(&function) {
-            self.xmit = Some(step(index, function, None, meta));
+            self.xmit = Some(here.clone());
             self.moved_after_xmit = false;
         }
-        let here = step(index, function, None, meta);
-        if !MEMORY_FUNCS.contains(&function) {
-            self.last_work = Some(here.clone());
+        // last_step() prefers the last working function: the last event
+        // overall matters only while every event was a free.
+        if MEMORY_FUNCS.contains(&function) {
+            self.last = Some(here);
+        } else {
+            self.last_work = Some(here);
         }
-        self.last = Some(here);
     }
 
     /// The verdict: `ended` says whether the packet's end was seen.
