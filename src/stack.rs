@@ -4,15 +4,19 @@
 //! (vmlinux, modules, and the BPF programs and trampolines the kernel lists
 //! as `[bpf]`).
 //!
-//! /proc/kallsyms is read once, when the first stack is printed: a run
-//! without stacks never pays for it. The frames a stack starts with that are
+//! /proc/kallsyms is read once, after ipft's programs are loaded (so that
+//! their `[bpf]` symbols are in it): on a thread while attaching
+//! ([`Symbols::preload`]), else when the first stack is printed. Start-up's
+//! own read (src/kernel/kallsyms.rs, before load) cannot serve: it keeps
+//! only the skb functions and predates the programs. Lines are split by
+//! [`kallsyms::lines`]. The frames a stack starts with that are
 //! ipft's own machinery, not the packet's path (its programs and their
 //! trampolines, `[bpf]`; the raw tracepoint glue, `bpf_trace_run4`), are
 //! left out.
 //! Parsing and lookup are pure: tests feed kallsyms text.
 
 use crate::event::Stack;
-use crate::kernel::VMLINUX;
+use crate::kernel::{kallsyms, VMLINUX};
 use std::sync::OnceLock;
 
 /// Module of BPF programs and trampolines in /proc/kallsyms.
@@ -43,30 +47,20 @@ impl Table {
     fn parse(text: &str) -> Table {
         let mut table = Table::default();
         let mut module_ids: std::collections::HashMap<&str, u32> = Default::default();
-        for line in text.lines() {
-            let mut it = line.split_whitespace();
-            let (Some(addr), Some(kind), Some(name)) = (it.next(), it.next(), it.next()) else {
-                continue;
-            };
-            if !matches!(kind, "t" | "T" | "w" | "W") {
+        for line in kallsyms::lines(text) {
+            if !matches!(line.kind, "t" | "T" | "w" | "W") {
                 continue;
             }
-            let Ok(addr) = u64::from_str_radix(addr, 16) else {
+            let Some(addr) = line.addr().filter(|&a| a != 0) else {
                 continue;
             };
-            if addr == 0 {
-                continue;
-            }
-            let module = it
-                .next()
-                .map(|m| m.trim_start_matches('[').trim_end_matches(']'))
-                .filter(|m| *m != VMLINUX)
-                .map(|m| {
-                    *module_ids.entry(m).or_insert_with(|| {
-                        table.modules.push(m.into());
-                        table.modules.len() as u32 - 1
-                    })
-                });
+            let name = line.name;
+            let module = line.module.filter(|m| *m != VMLINUX).map(|m| {
+                *module_ids.entry(m).or_insert_with(|| {
+                    table.modules.push(m.into());
+                    table.modules.len() as u32 - 1
+                })
+            });
             table.syms.push(Sym {
                 addr,
                 name: name.into(),

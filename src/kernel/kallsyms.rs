@@ -13,6 +13,40 @@ pub struct Symbol {
     pub module: String,
 }
 
+/// One line of kallsyms text: `ffffffff81000000 T name\t[module]`.
+pub struct Line<'a> {
+    addr: &'a str,
+    /// The symbol type letter (t, T: text; w, W: weak; d, D: data ...).
+    pub kind: &'a str,
+    pub name: &'a str,
+    /// Without brackets; None for vmlinux.
+    pub module: Option<&'a str>,
+}
+
+impl Line<'_> {
+    /// The address; parsed on demand, as most lines are skipped by name.
+    pub fn addr(&self) -> Option<u64> {
+        u64::from_str_radix(self.addr, 16).ok()
+    }
+}
+
+/// The well-formed lines of kallsyms text.
+pub fn lines(text: &str) -> impl Iterator<Item = Line<'_>> {
+    text.lines().filter_map(|line| {
+        let mut it = line.split_whitespace();
+        let (addr, kind, name) = (it.next()?, it.next()?, it.next()?);
+        let module = it
+            .next()
+            .map(|m| m.trim_start_matches('[').trim_end_matches(']'));
+        Some(Line {
+            addr,
+            kind,
+            name,
+            module,
+        })
+    })
+}
+
 /// Text symbols by name, every copy kept in file order.
 #[derive(Default, Debug)]
 pub struct Kallsyms {
@@ -35,25 +69,20 @@ impl Kallsyms {
     /// ~2,000 skb functions instead of 100,000+ symbols saves most of the time.
     pub fn parse_wanted(text: &str, wanted: impl Fn(&str) -> bool) -> Self {
         let mut by_name: HashMap<String, Vec<Symbol>> = HashMap::new();
-        for line in text.lines() {
-            let mut it = line.split_whitespace();
-            let (Some(addr), Some(kind), Some(name)) = (it.next(), it.next(), it.next()) else {
-                continue;
-            };
-            if !matches!(kind, "t" | "T") || !wanted(name) {
+        for line in lines(text) {
+            if !matches!(line.kind, "t" | "T") || !wanted(line.name) {
                 continue;
             }
-            let Ok(addr) = u64::from_str_radix(addr, 16) else {
+            let Some(addr) = line.addr() else {
                 continue;
             };
-            let module = it
-                .next()
-                .map(|m| m.trim_start_matches('[').trim_end_matches(']'))
-                .unwrap_or(VMLINUX);
-            by_name.entry(name.to_string()).or_default().push(Symbol {
-                addr,
-                module: module.to_string(),
-            });
+            by_name
+                .entry(line.name.to_string())
+                .or_default()
+                .push(Symbol {
+                    addr,
+                    module: line.module.unwrap_or(VMLINUX).to_string(),
+                });
         }
         Kallsyms { by_name }
     }
