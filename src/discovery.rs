@@ -24,6 +24,21 @@ pub struct Target {
     pub ret: Option<IntType>,
 }
 
+#[cfg(test)]
+impl Target {
+    /// A target at skb position 0 with no BTF id, for unit tests.
+    pub fn fixture(name: &str, addr: u64, module: &str) -> Target {
+        Target {
+            name: name.into(),
+            module: module.into(),
+            addr,
+            skb_pos: 0,
+            btf_id: 0,
+            ret: None,
+        }
+    }
+}
+
 /// The user's name filters (-r, --module-regex).
 #[derive(Default, Clone, Debug)]
 pub struct NameFilter {

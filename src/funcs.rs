@@ -162,14 +162,7 @@ mod tests {
     use crate::track::{END, FREE_SKB, SILENT};
 
     fn target(name: &str, addr: u64, module: &str) -> Target {
-        Target {
-            name: name.into(),
-            module: module.into(),
-            addr,
-            skb_pos: 0,
-            btf_id: 0,
-            ret: None,
-        }
+        Target::fixture(name, addr, module)
     }
 
     fn kernel_6_1() -> Vec<Target> {

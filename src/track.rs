@@ -232,14 +232,7 @@ mod tests {
     use super::*;
 
     fn target(name: &str, addr: u64, module: &str) -> Target {
-        Target {
-            name: name.into(),
-            module: module.into(),
-            addr,
-            skb_pos: 0,
-            btf_id: 0,
-            ret: None,
-        }
+        Target::fixture(name, addr, module)
     }
 
     #[test]
