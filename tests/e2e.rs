@@ -193,6 +193,9 @@ fn boot(kernel: Kernel) -> Result<PathBuf, String> {
     eprintln!("{}: guest ran for {wall:.0}s", kernel.label());
     // scripts/test.sh prints it in its per-kernel summary.
     let _ = std::fs::write(out.join("wall_s"), format!("{wall:.0}\n"));
+    if let Ok(timings) = std::fs::read_to_string(out.join("timings")) {
+        eprintln!("{}: seconds per scenario:\n{timings}", kernel.label());
+    }
     if !out.join("done").exists() {
         let tail: Vec<&str> = log.lines().rev().take(30).collect();
         let guest_log = std::fs::read_to_string(out.join("guest.log")).unwrap_or_default();

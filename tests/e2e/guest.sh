@@ -11,6 +11,19 @@ exec > "$OUT/guest.log" 2>&1
 PS4='+ ${EPOCHREALTIME} ' # timestamps: where the guest's time goes
 set -x
 
+# Wall time per scenario: `scenario NAME` ends the running scenario (its
+# seconds go to $OUT/timings, which scripts/test.sh prints) and starts NAME;
+# `scenario` alone ends the last one. Builtins only: no process per call.
+TIMINGS=$OUT/timings
+SCENARIO=setup
+SCENARIO_START=${EPOCHREALTIME/./}
+scenario() {
+	local now=${EPOCHREALTIME/./} ms
+	ms=$(( (now - SCENARIO_START) / 1000 ))
+	printf '%d.%d %s\n' $((ms / 1000)) $((ms % 1000 / 100)) "$SCENARIO" >> "$TIMINGS"
+	SCENARIO=${1-} SCENARIO_START=$now
+}
+
 . "$(dirname "$0")/topology.sh"
 uname -r > "$OUT/uname"
 
@@ -52,10 +65,12 @@ unmarked_udp() {
 	ip netns exec a bash -c 'for i in $(seq 1 200); do echo x > /dev/udp/10.0.1.2/8888; done' 2>/dev/null
 }
 
+scenario listing
 # Listing, after veth (a module on the distro kernel) is loaded.
 "$IPFT" -l -v > "$OUT/list.out" 2> "$OUT/list.err"; echo $? > "$OUT/list.rc"
 "$IPFT" -l --module-regex '^veth$' > "$OUT/list_veth.out" 2> "$OUT/list_veth.err"
 
+scenario full_kprobe
 # Scenario 1: every skb function attached, marked ping; per backend.
 cat /sys/kernel/rcu_expedited > "$OUT/rcu_expedited.before"
 if start_ipft full -m $MARK -o json -v -b kprobe; then
@@ -64,24 +79,28 @@ if start_ipft full -m $MARK -o json -v -b kprobe; then
 	stop_ipft full
 	cat /sys/kernel/rcu_expedited > "$OUT/rcu_expedited.after"
 fi
+scenario full_kprobe_multi
 # kprobe-multi: the custom kernel has it, Debian's refuses it.
 if start_ipft multi -m $MARK -o json -v -b kprobe-multi; then
 	marked_ping multi
 	stop_ipft multi
 fi
 
+scenario full_ftrace
 # ftrace (fentry) on every skb function.
 if start_ipft ftrace -m $MARK -o json -v -b ftrace; then
 	marked_ping ftrace
 	stop_ipft ftrace
 fi
 
+scenario tracepoint
 # tracepoint backend: the same ping, then a packet dropped by netfilter.
 if start_ipft tracepoint -m $MARK -o json -b tracepoint; then
 	marked_ping tracepoint
 	stop_ipft tracepoint
 fi
 ip netns exec b iptables -A INPUT -p icmp -s 10.0.0.1 -j DROP
+scenario drops
 # The same drops seen by the drop functions (auto backend): Linux 6.11+
 # frees through sk_skb_reason_drop (skb its second parameter), 6.1 through
 # kfree_skb_reason.
@@ -93,6 +112,7 @@ if start_ipft tpdrop -m $MARK -o json -b tracepoint && start_ipft fndrop -m $MAR
 fi
 ip netns exec b iptables -D INPUT -p icmp -s 10.0.0.1 -j DROP
 
+scenario graph
 # function_graph over loopback in netns a (the mark survives, so the
 # receive path is seen from ip_rcv on), per backend.
 ip netns exec a iptables -t raw -A OUTPUT -d 127.0.0.1 -j MARK --set-mark $MARK
@@ -120,6 +140,7 @@ echo $? > "$OUT/graph_tracepoint.rc"
 PINGPATH='^(ip_output|ip_finish_output2?|__dev_queue_xmit|dev_hard_start_xmit|veth_xmit|__netif_receive_skb(_one_core)?|ip_rcv(_core)?|ip_local_deliver(_finish)?|icmp_rcv|icmp_echo|icmp_reply|__udp4_lib_rcv|udp_rcv|udp_queue_rcv_skb|consume_skb|kfree_skbmem)$'
 
 
+scenario mixed
 # Scenario 2: marked ping while unmarked UDP flows in parallel.
 if start_ipft mixed -m $MARK -o json -r "$PINGPATH"; then
 	unmarked_udp &
@@ -128,6 +149,7 @@ if start_ipft mixed -m $MARK -o json -r "$PINGPATH"; then
 	wait $udp
 	stop_ipft mixed
 fi
+scenario control
 # Control for scenario 2: with the UDP traffic marked too, UDP functions do show.
 ip netns exec a iptables -t raw -A OUTPUT -d 10.0.1.2 -j MARK --set-mark $MARK
 ip netns exec b iptables -t raw -A PREROUTING -s 10.0.1.1 -j MARK --set-mark $MARK
@@ -138,6 +160,7 @@ fi
 ip netns exec a iptables -t raw -D OUTPUT -d 10.0.1.2 -j MARK --set-mark $MARK
 ip netns exec b iptables -t raw -D PREROUTING -s 10.0.1.1 -j MARK --set-mark $MARK
 
+scenario aggregate
 # Scenario 3: aggregate and JSON of the same packets, two ipft at once.
 # --mask: the aggregate instance matches on the low 16 bits only.
 if start_ipft agg -m 0xbeef --mask 0xffff -o aggregate -r "$PINGPATH" && start_ipft aggjson -m $MARK -o json -r "$PINGPATH"; then
@@ -146,6 +169,7 @@ if start_ipft agg -m 0xbeef --mask 0xffff -o aggregate -r "$PINGPATH" && start_i
 	stop_ipft aggjson
 fi
 
+scenario flood
 # Flood: a marked ping flood with a deliberately small buffer that the
 # reader drains only on its 100 ms poll (no wakeups: a one-page ring holds
 # about a hundred events, the flood makes thousands in 100 ms, so it must
@@ -161,6 +185,7 @@ for pages in 1 8; do
 	fi
 done
 
+scenario extension
 # Extension: the generated skeleton, on the function backends (the ftrace
 # backend loads copies of the linked program, extension included).
 "$IPFT" --gen bpf-module-skeleton > "$OUT/ext.c"
@@ -171,6 +196,7 @@ for backend in ftrace kprobe; do
 	fi
 done
 
+scenario gso
 # An ipftrace2 extension, unchanged: GSO flags of TCP segments a -> b, in
 # both outputs at once.
 GSO="$(dirname "$0")/../ext/gso.c"
@@ -186,12 +212,14 @@ if start_ipft gso_json -m $MARK -b kprobe -o json -e "$GSO" -r '^(ip_output|__de
 	stop_ipft gso_agg
 fi
 
+scenario nomatch
 # Bad mark in the kernel's view: nothing matches.
 if start_ipft nomatch -m 0x1234 -o json -r "$PINGPATH"; then
 	marked_ping nomatch
 	stop_ipft nomatch
 fi
 
+scenario killed
 # SIGKILL: the kernel detaches everything when ipft's descriptors close.
 if start_ipft killed -m $MARK -b kprobe -r "$PINGPATH"; then
 	kill -9 "$(cat "$OUT/killed.pid")"
@@ -202,8 +230,10 @@ fi
 # Packet selection and tracking.
 . "$(dirname "$0")/select.sh"
 
+scenario nothing_left
 # No ipft kprobe may remain once ipft has exited.
 # (perf-event kprobes are not in kprobe_events; debugfs lists every kprobe)
 cat /sys/kernel/tracing/kprobe_events > "$OUT/kprobe_events.after" 2>&1
 cat /sys/kernel/debug/kprobes/list > "$OUT/kprobes_list.after" 2>&1
+scenario
 echo done > "$OUT/done"

@@ -13,6 +13,7 @@ sel_ping() { # name [address]
 	sleep 0.5
 }
 
+scenario select_expr
 # An expression alone selects the pings to 10.0.0.2 and nothing else (UDP
 # and pings to 10.0.1.2 flow at the same time), on every backend.
 for backend in kprobe kprobe-multi ftrace tracepoint; do
@@ -29,6 +30,7 @@ for backend in kprobe kprobe-multi ftrace tracepoint; do
 	fi
 done
 
+scenario select_mark
 # A mark set only in netns a: with --no-track the packet is lost where veth
 # clears the mark; tracked (the default) it is followed into netns b.
 ip netns exec a iptables -t raw -A OUTPUT -d 10.0.0.2 -j MARK --set-mark $MARK
@@ -40,6 +42,7 @@ for mode in notrack track; do
 		stop_ipft mark_$mode
 	fi
 done
+scenario select_graph_veth
 # function_graph across the veth pair: calls still open when the mark is
 # cleared get their returns, on every backend.
 GRAPH_VETH='^(ip_output|ip_finish_output2|__dev_queue_xmit|dev_hard_start_xmit|veth_xmit|__dev_forward_skb|skb_scrub_packet|netif_rx|ip_rcv|icmp_rcv)$'
@@ -51,6 +54,7 @@ for backend in ftrace kprobe kprobe-multi; do
 done
 ip netns exec a iptables -t raw -F
 
+scenario select_dnat
 # DNAT: pings to 10.0.0.99 are rewritten to 10.0.0.2 in netns a, and followed
 # after the rewrite, across the veth, to the reply's creation in netns b.
 NAT=iptables
@@ -66,6 +70,7 @@ if start_ipft dnat -b kprobe -o json -r "$SEL" 'dst host 10.0.0.99 and icmp' &&
 fi
 ip netns exec a $NAT -t nat -F
 
+scenario select_ifname
 # Namespace and device filters, alone and AND-ed with an expression. ub
 # (netns b) carries the UDP traffic, vb the pings.
 NS_B=$(stat -L -c %i /run/netns/b)
@@ -83,6 +88,7 @@ for sel in "ifname_ub:--filter-netns /run/netns/b --filter-ifname ub" \
 	fi
 done
 
+scenario select_l2_l3_arp
 # Link-layer and network-layer expressions, each event matched on its own
 # (--no-track): before the MAC header is set only the network header counts.
 for e in "l2:ether proto 0x0800 and ether dst $(ip netns exec b cat /sys/class/net/vb/address)" "l3:icmp and dst host 10.0.0.2"; do
@@ -98,6 +104,7 @@ if start_ipft arp -b kprobe -o json -r "$SEL" arp; then
 	stop_ipft arp
 fi
 
+scenario select_clone
 # A packet cloned for tcpdump (AF_PACKET) keeps its packet id: the replies
 # sent on vb are cloned for the capture (dev_queue_xmit_nit).
 ip netns exec b tcpdump -i vb -w /dev/null icmp 2> /dev/null &
@@ -110,6 +117,7 @@ fi
 kill $tcpdump_pid 2>/dev/null
 wait $tcpdump_pid 2>/dev/null
 
+scenario select_track_flood
 # A flood of 20,000 pings, tracked: every packet has its own id although skb
 # memory is reused. The events are summed up in the guest (python3 is the
 # host's); the stream itself is deleted once summed.
@@ -126,6 +134,7 @@ fi
 cp "$OUT"/track_flood.{err,rc,ping,summary} "$SHARED_OUT/"
 rm -rf "$OUT"
 OUT=$SHARED_OUT
+scenario select_track_full
 # A tracking map of one entry must overflow (request and reply are alive at
 # once), and says so.
 if start_ipft track_full -b kprobe -o json -r "$FLOOD_FUNCS" --track-max 1 icmp; then
@@ -133,6 +142,7 @@ if start_ipft track_full -b kprobe -o json -r "$FLOOD_FUNCS" --track-max 1 icmp;
 	stop_ipft track_full
 fi
 
+scenario select_bad
 # Bad selectors: one line, exit 2, nothing attached.
 "$IPFT" 'host 10.0.0.2 and' > /dev/null 2> "$OUT/bad_expr.err"; echo $? > "$OUT/bad_expr.rc"
 "$IPFT" --filter-netns /run/netns/nosuch > /dev/null 2> "$OUT/bad_netns.err"; echo $? > "$OUT/bad_netns.rc"
