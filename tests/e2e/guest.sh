@@ -159,15 +159,16 @@ AT_END=()
 PINGPATH='^(ip_output|ip_finish_output2?|__dev_queue_xmit|dev_hard_start_xmit|veth_xmit|__netif_receive_skb(_one_core)?|ip_rcv(_core)?|ip_local_deliver(_finish)?|icmp_rcv|icmp_echo|icmp_reply|__udp4_lib_rcv|udp_rcv|udp_queue_rcv_skb|consume_skb|kfree_skbmem)$'
 
 scenario full_kprobe
-# Every skb function attached with kprobes, a marked ping while unmarked UDP
-# flows in parallel (the UDP functions are attached too, and must stay
-# silent). The kprobe backend expedites RCU while detaching only.
+# Every skb function attached with kprobes, a marked ping. The kprobe
+# backend expedites RCU while detaching only. (No other traffic beside the
+# full attaches: at the entry of __skb_clone(n, skb) and __copy_skb_header,
+# n is a recycled sk_buff whose stale mark and head get it selected, and a
+# later packet whose buffer reuses that head is then followed.)
 cat /sys/kernel/rcu_expedited > "$OUT/rcu_expedited.before"
 launch_ipft full -m $MARK -o json -v -b kprobe
-# Beside it, on the same traffic: the listing (after veth, a module on the
-# distro kernels, is loaded), the tracepoint backend, the aggregate and
-# JSON outputs of the same packets (--mask: the aggregate instance matches
-# on the low 16 bits only), and a mark nothing has.
+# Beside it, on the same ping: the listing (after veth, a module on the
+# distro kernels, is loaded), the tracepoint backend, and a mark nothing
+# has.
 {
 	"$IPFT" -l -v > "$OUT/list.out" 2> "$OUT/list.err"
 	echo $? > "$OUT/list.rc"
@@ -175,32 +176,40 @@ launch_ipft full -m $MARK -o json -v -b kprobe
 } &
 listing=$!
 launch_ipft tracepoint -m $MARK -o json -b tracepoint
-launch_ipft agg -m 0xbeef --mask 0xffff -o aggregate -r "$PINGPATH"
-launch_ipft aggjson -m $MARK -o json -r "$PINGPATH"
 launch_ipft nomatch -m 0x1234 -o json -r "$PINGPATH"
 if wait_ready full; then
-	wait_ready tracepoint agg aggjson nomatch
+	wait_ready tracepoint nomatch
 	cat /sys/kernel/rcu_expedited > "$OUT/rcu_expedited.tracing"
-	mixed_traffic full
+	marked_ping full
 fi
-stop_ipft tracepoint agg aggjson nomatch full
+stop_ipft tracepoint nomatch full
 cat /sys/kernel/rcu_expedited > "$OUT/rcu_expedited.after"
 wait $listing
 
 scenario full_kprobe_multi
 # kprobe-multi on every skb function (the custom 6.1 and Debian's 6.12
-# kernels have it, Debian's 6.1 refuses it), the same traffic; beside it,
-# the generated extension skeleton on the function backends (the ftrace
-# backend loads copies of the linked program, extension included).
+# kernels have it, Debian's 6.1 refuses it), a marked ping.
+if start_ipft multi -m $MARK -o json -v -b kprobe-multi; then
+	marked_ping multi
+fi
+stop_ipft multi
+# (ftrace on every skb function comes last, see full_ftrace)
+
+scenario mixed
+# A marked ping while unmarked UDP flows in parallel: the UDP functions
+# stay silent. Beside it, on the same traffic: the aggregate output of the
+# same packets (--mask: it matches on the low 16 bits only), and the
+# generated extension skeleton on the function backends (the ftrace backend
+# loads copies of the linked program, extension included).
 "$IPFT" --gen bpf-module-skeleton > "$OUT/ext.c"
-launch_ipft multi -m $MARK -o json -v -b kprobe-multi
+launch_ipft mixed -m $MARK -o json -r "$PINGPATH"
+launch_ipft agg -m 0xbeef --mask 0xffff -o aggregate -r "$PINGPATH"
 for backend in ftrace kprobe; do
 	launch_ipft ext_$backend -m $MARK -b $backend -o json -e "$OUT/ext.c" -r "$PINGPATH"
 done
-wait_ready multi ext_ftrace ext_kprobe
-mixed_traffic multi
-stop_ipft multi ext_ftrace ext_kprobe
-# (ftrace on every skb function comes last, see full_ftrace)
+wait_ready mixed agg ext_ftrace ext_kprobe
+mixed_traffic mixed
+stop_ipft mixed agg ext_ftrace ext_kprobe
 
 scenario drops
 # Packets dropped by netfilter, seen by the tracepoint backend and by the
@@ -208,7 +217,7 @@ scenario drops
 # sk_skb_reason_drop (skb its second parameter), 6.1 through
 # kfree_skb_reason.
 ip netns exec b iptables -A INPUT -p icmp -s 10.0.0.1 -j DROP
-# Beside them, the control of the unmarked UDP of the full attaches: with
+# Beside them, the control of the mixed scenario's unmarked UDP: with
 # the UDP traffic marked (with a mark of its own, which the drop instances
 # do not select), the UDP functions do show.
 CONTROL_MARK=0xc0ffee
@@ -285,14 +294,14 @@ stop_ipft gso_json gso_agg
 . "$(dirname "$0")/select.sh"
 
 scenario full_ftrace
-# ftrace (fentry) on every skb function, the same traffic as the other full
-# attaches. Last: detaching ~1,500 fentry trampolines takes minutes of
-# RCU-tasks grace periods with the kernel's ftrace_lock held, during which
-# no other tracing could start; work that needs none (AT_END) runs then.
+# ftrace (fentry) on every skb function, a marked ping. Last: detaching
+# ~1,500 fentry trampolines takes minutes of RCU-tasks grace periods with
+# the kernel's ftrace_lock held, during which no other tracing could start;
+# work that needs none (AT_END) runs then.
 # The select scenarios removed the marks of topology.sh: back.
 topology_marks -A
 if start_ipft ftrace -m $MARK -o json -v -b ftrace; then
-	mixed_traffic ftrace
+	marked_ping ftrace
 	kill -INT "${IPFT_PID[ftrace]}"
 fi
 for work in "${AT_END[@]}"; do
