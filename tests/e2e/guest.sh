@@ -256,17 +256,22 @@ ip netns exec a iptables -t raw -D OUTPUT -d 127.0.0.1 -j MARK --set-mark $MARK
 echo $? > "$OUT/graph_tracepoint.rc"
 
 scenario flood
-# Flood: a marked ping flood seen by two instances at once: one with a
-# deliberately small buffer that the reader drains only on its 100 ms poll
-# (no wakeups: a one-page ring holds about a hundred events, the flood makes
-# thousands in 100 ms, so it must lose), one with the default buffer and
-# wakeups; lost events are counted, memory stays bounded.
-launch_ipft flood_1 -m $MARK -v --perf-page-count 1 --perf-wakeup-events 1000000 -r "$PINGPATH"
-launch_ipft flood_8 -m $MARK -v --perf-page-count 8 -r "$PINGPATH"
-if wait_ready flood_1 flood_8; then
-	timeout 300 ip netns exec a ping -f -c 5000 10.0.0.2 > "$OUT/flood.ping" 2>&1
-fi
-stop_ipft flood_1 flood_8
+# Flood: a marked ping flood with a deliberately small buffer that the
+# reader drains only on its 100 ms poll (no wakeups: a one-page ring holds
+# about a hundred events, the flood makes thousands in 100 ms, so it must
+# lose), then with the default buffer and wakeups; lost events are counted,
+# memory stays bounded. One after the other: the default buffer's losses
+# are measured alone (beside the other instance, on a busy host, they
+# passed the 5% bound).
+for pages in 1 8; do
+	name=flood_$pages
+	starve=
+	[ $pages = 1 ] && starve="--perf-wakeup-events 1000000"
+	if start_ipft $name -m $MARK -v --perf-page-count $pages $starve -r "$PINGPATH"; then
+		timeout 300 ip netns exec a ping -f -c 5000 10.0.0.2 > "$OUT/$name.ping" 2>&1
+	fi
+	stop_ipft $name
+done
 
 scenario gso
 # An ipftrace2 extension, unchanged: GSO flags of TCP segments a -> b, in
