@@ -2,7 +2,7 @@
 # The whole test suite: formatting, lints, unit tests, CLI tests, and the
 # end-to-end tests that boot the three test kernels under qemu (as root).
 # Ends with one line per test kernel: checks passed/failed and the guest's
-# wall time.
+# wall time, then the seconds each scenario took in the guest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
@@ -26,6 +26,11 @@ awk '$1 == "test" && $2 ~ /^[a-z]+_[0-9_]+::/ && $3 == "..." {
 		label=$(echo "$module" | sed 's/_/-/; s/_/./g')
 		wall=$(cat "target/e2e/$label/wall_s" 2>/dev/null || echo "?")
 		echo "e2e $label: $passed passed, $failed failed, guest wall time ${wall}s"
+		# Seconds per scenario inside the guest (tests/e2e/guest.sh).
+		if [ -f "target/e2e/$label/timings" ]; then
+			awk '{ printf "%s %ss  ", $2, $1 } END { print "" }' "target/e2e/$label/timings" |
+				fold -s -w 100 | sed 's/^/    /'
+		fi
 	done
 echo "test.sh: $(( $(date +%s) - start ))s, exit $rc"
 exit "$rc"

@@ -11,6 +11,8 @@ mod common;
 mod drops;
 #[path = "e2e/graph.rs"]
 mod graph;
+#[path = "e2e/guests.rs"]
+mod guests;
 #[path = "e2e/meta.rs"]
 mod meta;
 #[path = "e2e/outputs.rs"]
@@ -20,200 +22,9 @@ mod select;
 
 use common::{count, function, json_events, parse_aggregate, read};
 use graph::{check_graph_text, contains_call};
+use guests::{guest, repo, Kernel};
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};
-use std::path::PathBuf;
-use std::process::Command;
-use std::sync::{Mutex, OnceLock};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-enum Kernel {
-    /// Debian's linux-image-amd64 (6.1): kprobe, fentry, modules.
-    Debian,
-    /// Debian's linux-image-6.12.*+deb12-amd64-unsigned: adds kprobe-multi
-    /// (CONFIG_FPROBE), IBT, modules.
-    Debian612,
-    /// ../shared/kernels/vmlinuz-6.1-ipft: adds kprobe-multi, no modules.
-    Custom,
-}
-
-impl Kernel {
-    /// Multi-kprobe links (CONFIG_FPROBE).
-    fn label(self) -> &'static str {
-        match self {
-            Kernel::Debian => "debian-6.1",
-            Kernel::Debian612 => "debian-6.12",
-            Kernel::Custom => "custom-6.1",
-        }
-    }
-
-    /// veth, nf_tables ... are modules with BTF (Debian), not built in.
-    fn has_modules(self) -> bool {
-        self != Kernel::Custom
-    }
-
-    /// CONFIG_FPROBE: kprobe-multi links (and auto chooses them).
-    fn has_kprobe_multi(self) -> bool {
-        self != Kernel::Debian
-    }
-
-    fn image(self) -> PathBuf {
-        let boot = |series: Series, hint: &str| {
-            let names = std::fs::read_dir("/boot")
-                .expect("/boot")
-                .filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().into_owned());
-            let newest = newest_in_series(names, series)
-                .unwrap_or_else(|| panic!("no /boot/{}*{}: {hint}", series.0, series.1));
-            PathBuf::from("/boot").join(newest)
-        };
-        match self {
-            Kernel::Debian => boot(
-                DEBIAN_6_1,
-                "apt-get install linux-image-amd64 (see scripts/deps.sh)",
-            ),
-            Kernel::Debian612 => boot(
-                DEBIAN_6_12,
-                "apt-get install linux-image-6.12.<newest>+deb12-amd64-unsigned (see scripts/deps.sh)",
-            ),
-            Kernel::Custom => repo().join("../shared/kernels/vmlinuz-6.1-ipft"),
-        }
-    }
-}
-
-/// A kernel series in /boot: file names `{prefix}{version}{suffix}`, where
-/// the version is dot/dash-separated numbers only.
-type Series = (&'static str, &'static str);
-/// vmlinuz-6.1.0-56-amd64 (never vmlinuz-6.12..., which `6.1*` would match).
-const DEBIAN_6_1: Series = ("vmlinuz-6.1.0-", "-amd64");
-/// vmlinuz-6.12.117+deb12-amd64 (not the -cloud or -rt flavours).
-const DEBIAN_6_12: Series = ("vmlinuz-6.12.", "+deb12-amd64");
-
-/// The newest file of `series`, comparing versions number by number.
-fn newest_in_series(names: impl Iterator<Item = String>, series: Series) -> Option<String> {
-    let version = |name: &str| -> Option<Vec<u64>> {
-        let v = name.strip_prefix(series.0)?.strip_suffix(series.1)?;
-        v.split(['.', '-']).map(|n| n.parse().ok()).collect()
-    };
-    names
-        .filter_map(|n| Some((version(&n)?, n)))
-        .max()
-        .map(|(_, n)| n)
-}
-
-#[test]
-fn kernel_series_are_exact() {
-    let boot = || {
-        [
-            "vmlinuz-6.1.0-9-amd64",
-            "vmlinuz-6.1.0-56-amd64",
-            "vmlinuz-6.1.0-56-cloud-amd64",
-            "vmlinuz-6.12.9+deb12-amd64",
-            "vmlinuz-6.12.117+deb12-amd64",
-            "vmlinuz-6.12.117+deb12-rt-amd64",
-            "vmlinuz-6.12.117+deb12-cloud-amd64",
-            "config-6.12.117+deb12-amd64",
-        ]
-        .map(String::from)
-        .into_iter()
-    };
-    assert_eq!(
-        newest_in_series(boot(), DEBIAN_6_1).as_deref(),
-        Some("vmlinuz-6.1.0-56-amd64")
-    );
-    assert_eq!(
-        newest_in_series(boot(), DEBIAN_6_12).as_deref(),
-        Some("vmlinuz-6.12.117+deb12-amd64")
-    );
-    assert_eq!(
-        newest_in_series(boot().filter(|n| !n.contains("6.1.")), DEBIAN_6_1),
-        None,
-        "a 6.12 kernel is never taken for 6.1"
-    );
-}
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Boots `kernel` once per test run and returns the folder guest.sh wrote.
-fn guest(kernel: Kernel) -> PathBuf {
-    static BOOTS: OnceLock<Mutex<HashMap<Kernel, Result<PathBuf, String>>>> = OnceLock::new();
-    let boots = BOOTS.get_or_init(Default::default);
-    let mut boots = boots.lock().unwrap_or_else(|e| e.into_inner());
-    boots
-        .entry(kernel)
-        .or_insert_with(|| {
-            // While developing the checks: reuse the last guest run's results.
-            let last = repo().join("target/e2e").join(kernel.label());
-            if std::env::var_os("IPFT_E2E_REUSE").is_some() && last.join("done").exists() {
-                return Ok(last);
-            }
-            boot(kernel)
-        })
-        .clone()
-        .unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn boot(kernel: Kernel) -> Result<PathBuf, String> {
-    let out = repo().join("target/e2e").join(kernel.label());
-    let _ = std::fs::remove_dir_all(&out);
-    std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
-    let image = kernel.image();
-    let script = repo().join("tests/e2e/guest.sh");
-    let ipft = env!("CARGO_BIN_EXE_ipft");
-    let started = std::time::Instant::now();
-    // Guests took 20-24 minutes while two other test runs shared the
-    // machine's 2 cores (a 6.1 guest about 10 alone).
-    let result = Command::new("timeout")
-        .arg("2400")
-        .arg("vng")
-        .arg("--run")
-        .arg(&image)
-        .args([
-            "--disable-kvm",
-            "--force-9p",
-            "--memory",
-            "2G",
-            "--cpus",
-            "2",
-        ])
-        .arg("--rwdir")
-        .arg(&out)
-        .arg("--exec")
-        .arg(format!(
-            "bash {} {} {}",
-            script.display(),
-            out.display(),
-            ipft
-        ))
-        .output()
-        .map_err(|e| format!("cannot run vng (pip install virtme-ng): {e}"))?;
-    let log = format!(
-        "{}{}",
-        String::from_utf8_lossy(&result.stdout),
-        String::from_utf8_lossy(&result.stderr)
-    );
-    let _ = std::fs::write(out.join("vng.log"), &log);
-    let wall = started.elapsed().as_secs_f64();
-    eprintln!("{}: guest ran for {wall:.0}s", kernel.label());
-    // scripts/test.sh prints it in its per-kernel summary.
-    let _ = std::fs::write(out.join("wall_s"), format!("{wall:.0}\n"));
-    if !out.join("done").exists() {
-        let tail: Vec<&str> = log.lines().rev().take(30).collect();
-        let guest_log = std::fs::read_to_string(out.join("guest.log")).unwrap_or_default();
-        let guest_tail: Vec<&str> = guest_log.lines().rev().take(30).collect();
-        return Err(format!(
-            "guest {} ({}) did not finish guest.sh (exit {:?}).\nvng output (last lines, newest first):\n{}\nguest.log (newest first):\n{}",
-            kernel.label(),
-            image.display(),
-            result.status.code(),
-            tail.join("\n"),
-            guest_tail.join("\n")
-        ));
-    }
-    Ok(out)
-}
 
 /// Events grouped by packet id, in stream order.
 fn by_packet(events: &[Value]) -> Vec<Vec<&Value>> {
@@ -548,7 +359,8 @@ fn check_aggregate(kernel: Kernel) {
         read(&dir, "agg.err")
     );
     let packets = parse_aggregate(&read(&dir, "agg.out"));
-    let json = json_events(&dir, "aggjson");
+    // The JSON instance beside it: the mixed scenario's.
+    let json = json_events(&dir, "mixed");
     assert_three_pings(&json);
     // Same packets, same functions in the same order: compare the function
     // sequences of the two instances, which saw the same traffic.

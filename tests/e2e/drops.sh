@@ -6,20 +6,22 @@
 # own (kfree_skb_reason, sk_skb_reason_drop) anyway. --stack adds the stack
 # of __udp4_lib_rcv. Packets are selected by a mark set in netns a (a
 # filter expression would double the programs' load time) and followed.
+scenario drops_stacks
 DROPS='^(ip_output|ip_rcv|__udp4_lib_rcv)$'
 ip netns exec a iptables -t raw -A OUTPUT -d 10.0.0.2 -j MARK --set-mark $MARK
 ip netns exec b iptables -A INPUT -p icmp -s 10.0.0.1 -j DROP
+# The three backends side by side, on one round of traffic.
 for backend in kprobe ftrace kprobe-multi; do
-	name=drops_$backend
 	output=json
 	# The aggregate output's stacks, on one backend.
 	[ $backend = ftrace ] && output=aggregate
-	if start_ipft $name -b $backend -o $output -v -r "$DROPS" --stack '^__udp4_lib_rcv$' -m $MARK; then
-		ip netns exec a ping -c 2 -i 0.3 -W 1 10.0.0.2 > "$OUT/$name.ping" 2>&1
-		ip netns exec a bash -c 'for i in 1 2; do echo x > /dev/udp/10.0.0.2/9; done'
-		sleep 0.5
-		stop_ipft $name
-	fi
+	launch_ipft drops_$backend -b $backend -o $output -v -r "$DROPS" --stack '^__udp4_lib_rcv$' -m $MARK
 done
+# (traffic whether or not all are ready: a backend the kernel lacks fails alone)
+wait_ready drops_kprobe drops_ftrace drops_kprobe-multi
+ip netns exec a ping -c 2 -i 0.3 -W 1 10.0.0.2 > "$OUT/drops.ping" 2>&1
+ip netns exec a bash -c 'for i in 1 2; do echo x > /dev/udp/10.0.0.2/9; done'
+nap 0.5
+stop_ipft drops_kprobe drops_ftrace drops_kprobe-multi
 ip netns exec b iptables -D INPUT -p icmp -s 10.0.0.1 -j DROP
 ip netns exec a iptables -t raw -F

@@ -192,7 +192,8 @@ pub fn check_link_and_network_layer_expressions(dir: &Path) {
 }
 
 pub fn check_clone_keeps_id(dir: &Path) {
-    let events = json_events(dir, "clone");
+    // tcpdump captured during the expression scenario.
+    let events = json_events(dir, "expr_kprobe");
     let packets = by_packet(&events);
     // tcpdump on vb (netns b): each reply sent there is cloned for the
     // capture (dev_queue_xmit_nit -> tpacket_rcv); the clone has its own skb

@@ -17,10 +17,14 @@ ip -n b addr add 10.0.1.2/24 dev ub
 for l in va ua lo; do ip -n a link set $l up; done
 for l in vb ub lo; do ip -n b link set $l up; done
 # The mark is cleared when a packet crosses namespaces: mark again on entry.
-ip netns exec a iptables -t raw -A OUTPUT -d 10.0.0.2 -j MARK --set-mark $MARK
-ip netns exec a iptables -t raw -A PREROUTING -s 10.0.0.2 -j MARK --set-mark $MARK
-ip netns exec b iptables -t raw -A PREROUTING -s 10.0.0.1 -j MARK --set-mark $MARK
-ip netns exec b iptables -t raw -A OUTPUT -d 10.0.0.1 -j MARK --set-mark $MARK
+# (topology_marks -A adds these rules, -D removes them)
+topology_marks() {
+	ip netns exec a iptables -t raw "$1" OUTPUT -d 10.0.0.2 -j MARK --set-mark $MARK
+	ip netns exec a iptables -t raw "$1" PREROUTING -s 10.0.0.2 -j MARK --set-mark $MARK
+	ip netns exec b iptables -t raw "$1" PREROUTING -s 10.0.0.1 -j MARK --set-mark $MARK
+	ip netns exec b iptables -t raw "$1" OUTPUT -d 10.0.0.1 -j MARK --set-mark $MARK
+}
+topology_marks -A
 # warm up ARP so every run sees the same path
 ip netns exec a ping -c 1 -W 2 10.0.0.2 >/dev/null
 ip netns exec a ping -c 1 -W 2 10.0.1.2 >/dev/null

@@ -1,0 +1,281 @@
+//! The test kernels and their guests: which kernel image each test module
+//! boots (by exact series, never by a prefix another series matches), and
+//! the guests themselves. Every kernel the run needs boots at the first
+//! check, side by side (each guest spends much of its time waiting for the
+//! kernel's RCU grace periods while it detaches probes, so guests share the
+//! machine's cores well); each check waits for its own kernel's guest only.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::{Condvar, Mutex, OnceLock};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kernel {
+    /// Debian's linux-image-amd64 (6.1): kprobe, fentry, modules.
+    Debian,
+    /// Debian's linux-image-6.12.*+deb12-amd64-unsigned: adds kprobe-multi
+    /// (CONFIG_FPROBE), IBT, modules.
+    Debian612,
+    /// ../shared/kernels/vmlinuz-6.1-ipft: adds kprobe-multi, no modules.
+    Custom,
+}
+
+impl Kernel {
+    /// Every test kernel, in the order the test modules run.
+    const ALL: [Kernel; 3] = [Kernel::Custom, Kernel::Debian612, Kernel::Debian];
+
+    /// The test module of its checks (per_kernel! in tests/e2e.rs).
+    fn module(self) -> &'static str {
+        match self {
+            Kernel::Debian => "debian_6_1",
+            Kernel::Debian612 => "debian_6_12",
+            Kernel::Custom => "custom_6_1",
+        }
+    }
+
+    /// Its folder under target/e2e (and its name in test.sh's summary).
+    pub fn label(self) -> &'static str {
+        match self {
+            Kernel::Debian => "debian-6.1",
+            Kernel::Debian612 => "debian-6.12",
+            Kernel::Custom => "custom-6.1",
+        }
+    }
+
+    /// veth, nf_tables ... are modules with BTF (Debian), not built in.
+    pub fn has_modules(self) -> bool {
+        self != Kernel::Custom
+    }
+
+    /// CONFIG_FPROBE: kprobe-multi links (and auto chooses them).
+    pub fn has_kprobe_multi(self) -> bool {
+        self != Kernel::Debian
+    }
+
+    fn image(self) -> PathBuf {
+        let boot = |series: Series, hint: &str| {
+            let names = std::fs::read_dir("/boot")
+                .expect("/boot")
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned());
+            let newest = newest_in_series(names, series)
+                .unwrap_or_else(|| panic!("no /boot/{}*{}: {hint}", series.0, series.1));
+            PathBuf::from("/boot").join(newest)
+        };
+        match self {
+            Kernel::Debian => boot(
+                DEBIAN_6_1,
+                "apt-get install linux-image-amd64 (see scripts/deps.sh)",
+            ),
+            Kernel::Debian612 => boot(
+                DEBIAN_6_12,
+                "apt-get install linux-image-6.12.<newest>+deb12-amd64-unsigned (see scripts/deps.sh)",
+            ),
+            Kernel::Custom => repo().join("../shared/kernels/vmlinuz-6.1-ipft"),
+        }
+    }
+}
+
+/// A kernel series in /boot: file names `{prefix}{version}{suffix}`, where
+/// the version is dot/dash-separated numbers only.
+type Series = (&'static str, &'static str);
+/// vmlinuz-6.1.0-56-amd64 (never vmlinuz-6.12..., which `6.1*` would match).
+const DEBIAN_6_1: Series = ("vmlinuz-6.1.0-", "-amd64");
+/// vmlinuz-6.12.117+deb12-amd64 (not the -cloud or -rt flavours).
+const DEBIAN_6_12: Series = ("vmlinuz-6.12.", "+deb12-amd64");
+
+/// The newest file of `series`, comparing versions number by number.
+fn newest_in_series(names: impl Iterator<Item = String>, series: Series) -> Option<String> {
+    let version = |name: &str| -> Option<Vec<u64>> {
+        let v = name.strip_prefix(series.0)?.strip_suffix(series.1)?;
+        v.split(['.', '-']).map(|n| n.parse().ok()).collect()
+    };
+    names
+        .filter_map(|n| Some((version(&n)?, n)))
+        .max()
+        .map(|(_, n)| n)
+}
+
+#[test]
+fn kernel_series_are_exact() {
+    let boot = || {
+        [
+            "vmlinuz-6.1.0-9-amd64",
+            "vmlinuz-6.1.0-56-amd64",
+            "vmlinuz-6.1.0-56-cloud-amd64",
+            "vmlinuz-6.12.9+deb12-amd64",
+            "vmlinuz-6.12.117+deb12-amd64",
+            "vmlinuz-6.12.117+deb12-rt-amd64",
+            "vmlinuz-6.12.117+deb12-cloud-amd64",
+            "config-6.12.117+deb12-amd64",
+        ]
+        .map(String::from)
+        .into_iter()
+    };
+    assert_eq!(
+        newest_in_series(boot(), DEBIAN_6_1).as_deref(),
+        Some("vmlinuz-6.1.0-56-amd64")
+    );
+    assert_eq!(
+        newest_in_series(boot(), DEBIAN_6_12).as_deref(),
+        Some("vmlinuz-6.12.117+deb12-amd64")
+    );
+    assert_eq!(
+        newest_in_series(boot().filter(|n| !n.contains("6.1.")), DEBIAN_6_1),
+        None,
+        "a 6.12 kernel is never taken for 6.1"
+    );
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Kernels whose checks this test run may run, from libtest's name filters
+/// on the command line: a filter that names a kernel's module
+/// (`custom_6_1`, `debian_6_12::check_drops`) selects that kernel, any
+/// other filter (`check_drops`) or none selects them all.
+fn wanted_kernels() -> Vec<Kernel> {
+    let mut filters = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        if [
+            "--skip",
+            "--logfile",
+            "--format",
+            "--color",
+            "--test-threads",
+        ]
+        .contains(&arg.as_str())
+        {
+            args.next();
+        } else if !arg.starts_with('-') {
+            filters.push(arg);
+        }
+    }
+    let selects = |filter: &str, k: Kernel| {
+        let module = format!("{}::", k.module());
+        filter.starts_with(&module) || module.contains(filter)
+    };
+    Kernel::ALL
+        .into_iter()
+        .filter(|&k| {
+            filters.is_empty()
+                || filters.iter().any(|f| {
+                    selects(f, k) || !Kernel::ALL.into_iter().any(|other| selects(f, other))
+                })
+        })
+        .collect()
+}
+
+type Boots = (Mutex<HashMap<Kernel, Result<PathBuf, String>>>, Condvar);
+
+/// The folder guest.sh wrote for `kernel`. The first call boots every
+/// kernel the run needs, side by side (`IPFT_E2E_GUESTS=N`: at most N at
+/// once, 3 by default); each call waits for its own kernel's guest.
+pub fn guest(kernel: Kernel) -> PathBuf {
+    static BOOTS: OnceLock<&'static Boots> = OnceLock::new();
+    let boots: &'static Boots = BOOTS.get_or_init(|| {
+        let boots: &'static Boots = Box::leak(Box::default());
+        let mut wanted = wanted_kernels();
+        if !wanted.contains(&kernel) {
+            wanted.push(kernel);
+        }
+        let at_once: usize = std::env::var("IPFT_E2E_GUESTS")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .filter(|&n| n > 0)
+            .unwrap_or(3);
+        // at_once workers take the kernels in order.
+        let queue = std::sync::Arc::new(Mutex::new(wanted.into_iter()));
+        for _ in 0..at_once {
+            let queue = queue.clone();
+            std::thread::spawn(move || loop {
+                let Some(k) = queue.lock().unwrap().next() else {
+                    break;
+                };
+                let result = reuse(k).map_or_else(|| boot(k), Ok);
+                boots.0.lock().unwrap().insert(k, result);
+                boots.1.notify_all();
+            });
+        }
+        boots
+    });
+    let mut done = boots.0.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        if let Some(result) = done.get(&kernel) {
+            return result.clone().unwrap_or_else(|e| panic!("{e}"));
+        }
+        done = boots.1.wait(done).unwrap_or_else(|e| e.into_inner());
+    }
+}
+
+/// While developing the checks (`IPFT_E2E_REUSE=1`): the last guest run's
+/// results, if it finished.
+fn reuse(kernel: Kernel) -> Option<PathBuf> {
+    let last = repo().join("target/e2e").join(kernel.label());
+    (std::env::var_os("IPFT_E2E_REUSE").is_some() && last.join("done").exists()).then_some(last)
+}
+
+fn boot(kernel: Kernel) -> Result<PathBuf, String> {
+    let out = repo().join("target/e2e").join(kernel.label());
+    let _ = std::fs::remove_dir_all(&out);
+    std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let image = kernel.image();
+    let script = repo().join("tests/e2e/guest.sh");
+    let ipft = env!("CARGO_BIN_EXE_ipft");
+    let started = std::time::Instant::now();
+    // Three guests side by side on 2 cores took up to ~30 minutes each.
+    let result = Command::new("timeout")
+        .arg("3600")
+        .arg("vng")
+        .arg("--run")
+        .arg(&image)
+        .args([
+            "--disable-kvm",
+            "--force-9p",
+            "--memory",
+            "2G",
+            "--cpus",
+            "2",
+        ])
+        .arg("--rwdir")
+        .arg(&out)
+        .arg("--exec")
+        .arg(format!(
+            "bash {} {} {}",
+            script.display(),
+            out.display(),
+            ipft
+        ))
+        .output()
+        .map_err(|e| format!("cannot run vng (pip install virtme-ng): {e}"))?;
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&result.stdout),
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let _ = std::fs::write(out.join("vng.log"), &log);
+    let wall = started.elapsed().as_secs_f64();
+    eprintln!("{}: guest ran for {wall:.0}s", kernel.label());
+    // scripts/test.sh prints it in its per-kernel summary.
+    let _ = std::fs::write(out.join("wall_s"), format!("{wall:.0}\n"));
+    if let Ok(timings) = std::fs::read_to_string(out.join("timings")) {
+        eprintln!("{}: seconds per scenario:\n{timings}", kernel.label());
+    }
+    if !out.join("done").exists() {
+        let tail: Vec<&str> = log.lines().rev().take(30).collect();
+        let guest_log = std::fs::read_to_string(out.join("guest.log")).unwrap_or_default();
+        let guest_tail: Vec<&str> = guest_log.lines().rev().take(30).collect();
+        return Err(format!(
+            "guest {} ({}) did not finish guest.sh (exit {:?}).\nvng output (last lines, newest first):\n{}\nguest.log (newest first):\n{}",
+            kernel.label(),
+            image.display(),
+            result.status.code(),
+            tail.join("\n"),
+            guest_tail.join("\n")
+        ));
+    }
+    Ok(out)
+}
