@@ -471,8 +471,11 @@ fn trace<'t>(
                     out.on_verdict(e.packet_id, &v)?;
                 }
             }
-            if show_counter && !events.is_empty() {
-                counter.set_position(out.count());
+            if !events.is_empty() {
+                out.flush()?;
+                if show_counter {
+                    counter.set_position(out.count());
+                }
             }
             Ok(())
         };

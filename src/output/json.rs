@@ -1,5 +1,6 @@
-//! `-o json`: one JSON object per event, one per line, written and flushed as
-//! each event arrives, and one `{"packet_id":..,"verdict":{..}}` line when a
+//! `-o json`: one JSON object per event, one per line, written as each event
+//! arrives and flushed once per batch the reader takes from the kernel's
+//! buffer (so a pipe sees events within the reader's 100 ms poll), and one `{"packet_id":..,"verdict":{..}}` line when a
 //! packet ends. Keys in SPEC.md's order, then `meta` (src/packet.rs) and
 //! extra fields; strings escaped by serde_json. schema/ipft.schema.json
 //! describes every line.
@@ -15,7 +16,7 @@ use crate::stack::Symbols;
 use crate::verdict::Verdict;
 use anyhow::Result;
 use serde::Serialize;
-use std::io::Write;
+use std::io::{BufWriter, Write};
 use std::sync::Arc;
 
 #[derive(Serialize)]
@@ -30,7 +31,7 @@ struct JsonEvent<'a> {
 }
 
 pub struct Json<W: Write> {
-    out: W,
+    out: BufWriter<W>,
     count: u64,
     /// Open calls, when tracing with function_graph.
     graph: Option<CallStacks>,
@@ -41,7 +42,7 @@ impl<W: Write> Json<W> {
     /// `graph`: pair returns with entries and add `duration_ns` and `retval`.
     pub fn new(out: W, graph: bool) -> Self {
         Json {
-            out,
+            out: BufWriter::with_capacity(64 * 1024, out),
             count: 0,
             graph: graph.then(CallStacks::default),
             symbols: Arc::new(Symbols::kernel()),
@@ -96,8 +97,12 @@ impl<'t, W: Write> Output<'t> for Json<W> {
         }
         text.push_str("}\n");
         self.out.write_all(text.as_bytes())?;
-        self.out.flush()?;
         self.count += 1;
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        self.out.flush()?;
         Ok(())
     }
 
@@ -120,7 +125,6 @@ impl<'t, W: Write> Output<'t> for Json<W> {
             "verdict": v,
         });
         writeln!(self.out, "{line}")?;
-        self.out.flush()?;
         Ok(())
     }
 }
@@ -149,6 +153,8 @@ mod tests {
         e.is_return = 1;
         e.retval = u32::MAX as u64;
         out.on_event(&e, f, Fields::new()).unwrap();
+        Output::flush(&mut out).unwrap();
+        drop(out);
         let text = String::from_utf8(buf).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines[0].ends_with(r#""is_return":false}"#), "{}", lines[0]);
@@ -184,6 +190,8 @@ mod tests {
             .unwrap();
         e.stack = Some(Box::new(crate::event::Stack::Lost(-14)));
         out.on_event(&e, f, Fields::new()).unwrap();
+        Output::flush(&mut out).unwrap();
+        drop(out);
         let text = String::from_utf8(buf).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert!(
@@ -194,6 +202,27 @@ mod tests {
             lines[0]
         );
         assert!(lines[1].ends_with(r#""is_return":false}"#), "{}", lines[1]);
+    }
+
+    #[test]
+    fn a_batch_is_written_at_once_when_flushed() {
+        let mut buf = Vec::new();
+        let mut out = Json::new(&mut buf, false);
+        let f = Func {
+            name: "ip_rcv",
+            module: "vmlinux",
+            id: 1,
+            ret: None,
+        };
+        for _ in 0..3 {
+            out.on_event(&Event::default(), f, Fields::new()).unwrap();
+        }
+        assert!(
+            out.out.get_ref().is_empty(),
+            "written before the batch ended"
+        );
+        Output::flush(&mut out).unwrap();
+        assert_eq!(out.out.get_ref().iter().filter(|&&b| b == b'\n').count(), 3);
     }
 
     #[test]
@@ -219,6 +248,8 @@ mod tests {
         out.on_event(&e, f, Fields::new()).unwrap();
         out.on_event(&e, f, vec![("reason".into(), "NOT\"SPECIFIED".into())])
             .unwrap();
+        Output::flush(&mut out).unwrap();
+        drop(out);
         let text = String::from_utf8(buf).unwrap();
         let first = text.lines().next().unwrap();
         assert_eq!(

@@ -61,6 +61,13 @@ pub trait Output<'t> {
     fn on_event(&mut self, event: &Event, func: Func<'t>, fields: Fields) -> Result<()>;
     /// Packet `packet_id` ended (or tracing stopped with it in flight).
     fn on_verdict(&mut self, packet_id: u64, verdict: &Verdict) -> Result<()>;
+    /// The events of one read of the buffer have all been given: make them
+    /// visible to whoever reads the output (one write per batch, not per
+    /// event: at high rates the writes were what the reader spent its time
+    /// on, and the kernel's buffer overflowed meanwhile).
+    fn flush(&mut self) -> Result<()> {
+        Ok(())
+    }
     /// Tracing is over: write what is left.
     fn finish(&mut self) -> Result<()>;
     /// Events seen so far.

@@ -243,6 +243,8 @@ fn slice_durations_equal_the_json_output() {
     for (e, f, fields) in &events {
         Output::on_event(&mut j, e, *f, fields.clone()).unwrap();
     }
+    Output::finish(&mut j).unwrap();
+    drop(j);
     let mut from_json: Vec<(String, String, u64)> = String::from_utf8(json)
         .unwrap()
         .lines()
