@@ -8,10 +8,12 @@
 //! the functions it will not take.
 
 use super::clone::owned;
+use super::kprobe::{load_used_programs, ProgramNames};
 use super::{Attached, Backend, Programs};
 use crate::cli::BackendKind;
 use crate::discovery::Target;
 use anyhow::{Context, Result};
+use libbpf_rs::OpenObject;
 use std::os::fd::{OwnedFd, RawFd};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,6 +26,12 @@ pub struct KprobeMulti {
 
 const POSITIONS: usize = 5;
 
+const PROGRAMS: ProgramNames = ProgramNames {
+    entry: "ipft_kprobe_multi_",
+    graph_entry: "ipft_kprobe_multi_g_",
+    ret: "ipft_kretprobe_multi",
+};
+
 impl Backend for KprobeMulti {
     fn kind(&self) -> BackendKind {
         BackendKind::KprobeMulti
@@ -35,6 +43,11 @@ impl Backend for KprobeMulti {
 
     fn object_bytes(&self) -> &'static [u8] {
         crate::bpf::KPROBE_MULTI_OBJ
+    }
+
+    fn prepare(&self, open: &mut OpenObject, targets: &[Target]) -> Result<()> {
+        load_used_programs(open, targets, self.graph, &PROGRAMS);
+        Ok(())
     }
 
     fn check(&self, _tracefs: &Path, sample: &Target) -> Result<()> {
@@ -61,17 +74,20 @@ impl Backend for KprobeMulti {
                 attached.interrupted = true;
                 break;
             }
+            let batch: Vec<&Target> = targets.iter().filter(|t| t.skb_pos == pos).collect();
+            if batch.is_empty() {
+                continue; // (its program is not loaded)
+            }
             let entry = if self.graph {
-                "ipft_kprobe_multi_g_"
+                PROGRAMS.graph_entry
             } else {
-                "ipft_kprobe_multi_"
+                PROGRAMS.entry
             };
             let prog = progs.fd(&format!("{entry}{pos}"))?;
-            let batch: Vec<&Target> = targets.iter().filter(|t| t.skb_pos == pos).collect();
             let mut ok_addrs = Vec::new();
             attach_batch(prog, &batch, &mut attached, &mut ok_addrs)?;
             if self.graph && !ok_addrs.is_empty() {
-                let ret = progs.fd("ipft_kretprobe_multi")?;
+                let ret = progs.fd(PROGRAMS.ret)?;
                 let link = attach_addrs(ret, &ok_addrs, true)
                     .context("attaching the return probes of function_graph")?;
                 attached.links.push(super::Attachment::Fd(link));

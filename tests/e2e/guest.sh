@@ -47,6 +47,16 @@ nap() {
 
 declare -A IPFT_PID
 
+# exited PID: the process is gone or a zombie. (Not `kill -0`, which a
+# zombie passes: a Debian 6.1 guest under load waited out the 10 minutes
+# for an ipft that had long failed.)
+exited() {
+	local state
+	[ -r "/proc/$1/stat" ] || return 0
+	read -r _ _ state _ < "/proc/$1/stat" 2>/dev/null || return 0
+	[ "$state" = Z ]
+}
+
 # Starts ipft in the background (output to $1.out, stderr to $1.err) and
 # returns at once.
 launch_ipft() {
@@ -62,24 +72,26 @@ launch_ipft() {
 # as it grows); one that exits first gets its exit status in $name.rc.
 # Fails if any of them did not get ready.
 wait_ready() {
-	local xtrace=$- name pid fd line rest ready failed=0 i
+	local xtrace=$- name pid fd line rest ready fatal failed=0 i
 	set +x # (one trace line per line read would flood guest.log)
 	for name; do
 		pid=${IPFT_PID[$name]-}
 		[ -n "$pid" ] || { failed=1; continue; }
 		exec {fd}< "$OUT/$name.err"
-		rest= ready=
+		rest= ready= fatal=
 		for ((i = 0; i < 6000; i++)); do # 10 minutes
 			while IFS= read -r -u "$fd" line; do
 				if [[ $rest$line == *"Trace ready!"* ]]; then
 					ready=1
 					break
 				fi
+				# ipft's errors are one line, then it exits.
+				[[ $rest$line == "ipft: "* ]] && fatal=1
 				rest=
 			done
 			[ -n "$ready" ] && break
 			rest+=$line # a line still being written
-			if ! kill -0 "$pid" 2>/dev/null; then
+			if [ -n "$fatal" ] || exited "$pid"; then
 				wait "$pid"
 				echo $? > "$OUT/$name.rc"
 				unset "IPFT_PID[$name]"
