@@ -178,6 +178,7 @@ pub fn guest(kernel: Kernel) -> PathBuf {
     static BOOTS: OnceLock<&'static Boots> = OnceLock::new();
     let boots: &'static Boots = BOOTS.get_or_init(|| {
         let boots: &'static Boots = Box::leak(Box::default());
+        snapshot_scripts();
         let mut wanted = wanted_kernels();
         if !wanted.contains(&kernel) {
             wanted.push(kernel);
@@ -211,6 +212,30 @@ pub fn guest(kernel: Kernel) -> PathBuf {
     }
 }
 
+/// Where the guests run the scripts from: a copy taken when the run starts,
+/// because bash reads a script as it goes, and an edit to tests/e2e while
+/// guests run (an hour) would have them run a mix of both versions.
+fn scripts() -> PathBuf {
+    repo().join("target/e2e/scripts")
+}
+
+/// Copies tests/e2e and tests/ext (guest.sh's extensions) to [`scripts`].
+fn snapshot_scripts() {
+    let to = scripts();
+    let _ = std::fs::remove_dir_all(&to);
+    for dir in ["e2e", "ext"] {
+        let from = repo().join("tests").join(dir);
+        std::fs::create_dir_all(to.join(dir)).expect("target/e2e/scripts");
+        for entry in std::fs::read_dir(&from).expect("tests/ scripts") {
+            let path = entry.expect("tests/ scripts").path();
+            if path.is_file() {
+                std::fs::copy(&path, to.join(dir).join(path.file_name().unwrap()))
+                    .unwrap_or_else(|e| panic!("copying {}: {e}", path.display()));
+            }
+        }
+    }
+}
+
 /// While developing the checks (`IPFT_E2E_REUSE=1`): the last guest run's
 /// results, if it finished.
 fn reuse(kernel: Kernel) -> Option<PathBuf> {
@@ -223,7 +248,7 @@ fn boot(kernel: Kernel) -> Result<PathBuf, String> {
     let _ = std::fs::remove_dir_all(&out);
     std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
     let image = kernel.image();
-    let script = repo().join("tests/e2e/guest.sh");
+    let script = scripts().join("e2e/guest.sh");
     let ipft = env!("CARGO_BIN_EXE_ipft");
     let started = std::time::Instant::now();
     // Three guests side by side on 2 cores took up to ~30 minutes each.
