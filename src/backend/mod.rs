@@ -6,6 +6,7 @@
 //! nothing stays attached when ipft exits, however it exits.
 
 pub mod clone;
+pub mod detach_estimate;
 pub mod ftrace;
 pub mod kprobe;
 pub mod kprobe_multi;

@@ -27,6 +27,7 @@ pub const RCU_EXPEDITED: &str = "/sys/kernel/rcu_expedited";
 static TURNED_ON: Mutex<Option<PathBuf>> = Mutex::new(None);
 
 /// Expedited grace periods until dropped.
+#[derive(Debug)]
 pub struct Expedited(());
 
 impl Expedited {
@@ -38,6 +39,14 @@ impl Expedited {
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         if current.trim() != "0" {
             return Ok(None);
+        }
+        // rcu_normal overrides it (real-time kernels set it at boot).
+        let normal = path.with_file_name("rcu_normal");
+        if std::fs::read_to_string(&normal).is_ok_and(|v| v.trim() == "1") {
+            return Err(format!(
+                "{} is 1 (as on real-time kernels), which the kernel obeys over rcu_expedited",
+                normal.display()
+            ));
         }
         std::fs::write(path, "1").map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         *TURNED_ON.lock().unwrap_or_else(|e| e.into_inner()) = Some(path.to_path_buf());
@@ -111,6 +120,15 @@ mod tests {
 
     fn value(path: &Path) -> String {
         std::fs::read_to_string(path).unwrap()
+    }
+
+    #[test]
+    fn rcu_normal_is_said_and_left_alone() {
+        let (_serial, dir, path) = switch("0\n");
+        std::fs::write(dir.path().join("rcu_normal"), "1\n").unwrap();
+        let err = Expedited::begin(&path).unwrap_err();
+        assert!(err.contains("rcu_normal is 1"), "{err}");
+        assert_eq!(value(&path), "0\n", "rcu_expedited not written");
     }
 
     #[test]
