@@ -16,6 +16,12 @@ k612=$(apt-cache search --names-only '^linux-image-6\.12\.[0-9]+\+deb12-amd64-un
 	awk '{ print $1 }' | sort -V | tail -n 1)
 [ -n "$k612" ] || { echo "deps.sh: no linux-image-6.12.*+deb12-amd64-unsigned in the archive" >&2; exit 1; }
 apt-get install -y -qq --no-install-recommends "$k612" >/dev/null
+# Its real-time flavour (PREEMPT_RT), the newest point release: the
+# end-to-end tests boot it too.
+k612rt=$(apt-cache search --names-only '^linux-image-6\.12\.[0-9]+\+deb12-rt-amd64-unsigned$' |
+	awk '{ print $1 }' | sort -V | tail -n 1)
+[ -n "$k612rt" ] || { echo "deps.sh: no linux-image-6.12.*+deb12-rt-amd64-unsigned in the archive" >&2; exit 1; }
+apt-get install -y -qq --no-install-recommends "$k612rt" >/dev/null
 # virtme-ng boots test kernels under qemu with the host's files.
 command -v vng >/dev/null || pip install -q virtme-ng
 # Perfetto's own Python protobuf bindings: the end-to-end tests decode ipft's

@@ -16,14 +16,14 @@ rc=${PIPESTATUS[0]}
 set -e
 echo
 # "test debian_6_12::check_listing ... ok" -> per kernel module: passed, failed.
-awk '$1 == "test" && $2 ~ /^[a-z]+_[0-9_]+::/ && $3 == "..." {
+awk '$1 == "test" && $2 ~ /^[a-z]+_[0-9_]+(_rt)?::/ && $3 == "..." {
 		split($2, m, "::"); k = m[1]
 		if (!(k in seen)) { seen[k] = 1; order[++n] = k }
 		if ($4 == "ok") pass[k]++; else if ($4 == "FAILED") fail[k]++
 	}
 	END { for (i = 1; i <= n; i++) print order[i], pass[order[i]] + 0, fail[order[i]] + 0 }' target/test.log |
 	while read -r module passed failed; do
-		label=$(echo "$module" | sed 's/_/-/; s/_/./g')
+		label=$(echo "$module" | sed 's/_/-/; s/_rt$/-rt/; s/_/./g')
 		wall=$(cat "target/e2e/$label/wall_s" 2>/dev/null || echo "?")
 		echo "e2e $label: $passed passed, $failed failed, guest wall time ${wall}s"
 		# Seconds per scenario inside the guest (tests/e2e/guest.sh).

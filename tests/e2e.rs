@@ -200,10 +200,19 @@ fn check_full_trace(kernel: Kernel) {
     // system's setting back.
     let dir = guest(kernel);
     let err = read(&dir, "full.err");
-    assert!(
-        err.contains("detach: expedited RCU grace periods") && !err.contains("attach: expedited"),
-        "{err}"
-    );
+    if kernel.is_realtime() {
+        // rcu_normal = 1 overrides rcu_expedited: said, not claimed.
+        assert!(
+            err.contains("not expedited") && err.contains("rcu_normal is 1"),
+            "{err}"
+        );
+    } else {
+        assert!(
+            err.contains("detach: expedited RCU grace periods")
+                && !err.contains("attach: expedited"),
+            "{err}"
+        );
+    }
     assert_eq!(read(&dir, "rcu_expedited.before").trim(), "0");
     assert_eq!(read(&dir, "rcu_expedited.tracing").trim(), "0");
     assert_eq!(read(&dir, "rcu_expedited.after").trim(), "0");
@@ -258,7 +267,7 @@ fn check_tracepoint(kernel: Kernel) {
     assert_eq!(netfilter_drops, 2, "{drops:?}");
     // The same two drops, by function: Linux 6.11 made kfree_skb_reason an
     // inline wrapper of sk_skb_reason_drop(sk, skb, reason).
-    let (drop_fn, gone) = if kernel == Kernel::Debian612 {
+    let (drop_fn, gone) = if kernel.is_6_12() {
         ("sk_skb_reason_drop", "kfree_skb_reason")
     } else {
         ("kfree_skb_reason", "sk_skb_reason_drop")
@@ -593,6 +602,13 @@ macro_rules! per_kernel {
                 #[test]
                 #[ignore = "boots a qemu guest; run with --include-ignored"]
                 fn $check() { super::$check(super::Kernel::Debian612) }
+            )*
+        }
+        mod debian_6_12_rt {
+            $(
+                #[test]
+                #[ignore = "boots a qemu guest; run with --include-ignored"]
+                fn $check() { super::$check(super::Kernel::Debian612Rt) }
             )*
         }
     };

@@ -10,7 +10,7 @@ use std::path::Path;
 /// The kernel's skb drop function: Linux 6.11 made kfree_skb_reason an
 /// inline wrapper of sk_skb_reason_drop(sk, skb, reason).
 fn drop_function(kernel: Kernel) -> &'static str {
-    if kernel == Kernel::Debian612 {
+    if kernel.is_6_12() {
         "sk_skb_reason_drop"
     } else {
         "kfree_skb_reason"

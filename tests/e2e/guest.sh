@@ -170,6 +170,16 @@ AT_END=()
 # 45 minutes for three guests.
 PINGPATH='^(ip_output|ip_finish_output2?|__dev_queue_xmit|dev_hard_start_xmit|veth_xmit|__netif_receive_skb(_one_core)?|ip_rcv(_core)?|ip_local_deliver(_finish)?|icmp_rcv|icmp_echo|icmp_reply|__udp4_lib_rcv|udp_rcv|udp_queue_rcv_skb|consume_skb|kfree_skbmem)$'
 
+# Real-time kernels (PREEMPT_RT, rcu_normal = 1): each kprobe's and fentry
+# program's removal waits for normal grace periods (~0.7 s per kprobe), so
+# the full kprobe and fentry attaches trace the ping path by name there;
+# kprobe-multi, which detaches whole links, stays the full attach.
+FULL=()
+if [ "$(cat /sys/kernel/realtime 2>/dev/null)" = 1 ]; then
+	FULL=(-r "$PINGPATH")
+	echo 1 > "$OUT/realtime"
+fi
+
 scenario full_kprobe
 # Every skb function attached with kprobes, a marked ping. The kprobe
 # backend expedites RCU while detaching only. (No other traffic beside the
@@ -177,7 +187,7 @@ scenario full_kprobe
 # n is a recycled sk_buff whose stale mark and head get it selected, and a
 # later packet whose buffer reuses that head is then followed.)
 cat /sys/kernel/rcu_expedited > "$OUT/rcu_expedited.before"
-launch_ipft full -m $MARK -o json -v -b kprobe
+launch_ipft full -m $MARK -o json -v -b kprobe "${FULL[@]}"
 # Beside it, on the same ping: the listing (after veth, a module on the
 # distro kernels, is loaded), the tracepoint backend, and a mark nothing
 # has.
@@ -325,7 +335,7 @@ scenario full_ftrace
 # work that needs none (AT_END) runs then.
 # The select scenarios removed the marks of topology.sh: back.
 topology_marks -A
-if start_ipft ftrace -m $MARK -o json -v -b ftrace; then
+if start_ipft ftrace -m $MARK -o json -v -b ftrace "${FULL[@]}"; then
 	marked_ping ftrace
 	kill -INT "${IPFT_PID[ftrace]}"
 fi

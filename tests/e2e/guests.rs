@@ -19,11 +19,19 @@ pub enum Kernel {
     Debian612,
     /// ../shared/kernels/vmlinuz-6.1-ipft: adds kprobe-multi, no modules.
     Custom,
+    /// linux-image-6.12.*+deb12-rt-amd64-unsigned: PREEMPT_RT, rcu_normal
+    /// (each kprobe's removal waits for normal RCU grace periods: ~0.7 s).
+    Debian612Rt,
 }
 
 impl Kernel {
     /// Every test kernel, in the order the test modules run.
-    const ALL: [Kernel; 3] = [Kernel::Custom, Kernel::Debian612, Kernel::Debian];
+    const ALL: [Kernel; 4] = [
+        Kernel::Debian612Rt,
+        Kernel::Custom,
+        Kernel::Debian612,
+        Kernel::Debian,
+    ];
 
     /// The test module of its checks (per_kernel! in tests/e2e.rs).
     fn module(self) -> &'static str {
@@ -31,6 +39,7 @@ impl Kernel {
             Kernel::Debian => "debian_6_1",
             Kernel::Debian612 => "debian_6_12",
             Kernel::Custom => "custom_6_1",
+            Kernel::Debian612Rt => "debian_6_12_rt",
         }
     }
 
@@ -40,7 +49,19 @@ impl Kernel {
             Kernel::Debian => "debian-6.1",
             Kernel::Debian612 => "debian-6.12",
             Kernel::Custom => "custom-6.1",
+            Kernel::Debian612Rt => "debian-6.12-rt",
         }
+    }
+
+    /// Linux 6.11+: packets are dropped through sk_skb_reason_drop.
+    pub fn is_6_12(self) -> bool {
+        matches!(self, Kernel::Debian612 | Kernel::Debian612Rt)
+    }
+
+    /// PREEMPT_RT: guest.sh narrows the full kprobe and fentry attaches
+    /// (detaching ~1,500 kprobes takes over 20 minutes there).
+    pub fn is_realtime(self) -> bool {
+        self == Kernel::Debian612Rt
     }
 
     /// veth, nf_tables ... are modules with BTF (Debian), not built in.
@@ -73,6 +94,10 @@ impl Kernel {
                 "apt-get install linux-image-6.12.<newest>+deb12-amd64-unsigned (see scripts/deps.sh)",
             ),
             Kernel::Custom => repo().join("../shared/kernels/vmlinuz-6.1-ipft"),
+            Kernel::Debian612Rt => boot(
+                DEBIAN_6_12_RT,
+                "apt-get install linux-image-6.12.<newest>+deb12-rt-amd64-unsigned (see scripts/deps.sh)",
+            ),
         }
     }
 }
@@ -84,6 +109,9 @@ type Series = (&'static str, &'static str);
 const DEBIAN_6_1: Series = ("vmlinuz-6.1.0-", "-amd64");
 /// vmlinuz-6.12.117+deb12-amd64 (not the -cloud or -rt flavours).
 const DEBIAN_6_12: Series = ("vmlinuz-6.12.", "+deb12-amd64");
+
+/// vmlinuz-6.12.117+deb12-rt-amd64.
+const DEBIAN_6_12_RT: Series = ("vmlinuz-6.12.", "+deb12-rt-amd64");
 
 /// The newest file of `series`, comparing versions number by number.
 fn newest_in_series(names: impl Iterator<Item = String>, series: Series) -> Option<String> {
@@ -120,6 +148,10 @@ fn kernel_series_are_exact() {
     assert_eq!(
         newest_in_series(boot(), DEBIAN_6_12).as_deref(),
         Some("vmlinuz-6.12.117+deb12-amd64")
+    );
+    assert_eq!(
+        newest_in_series(boot(), DEBIAN_6_12_RT).as_deref(),
+        Some("vmlinuz-6.12.117+deb12-rt-amd64")
     );
     assert_eq!(
         newest_in_series(boot().filter(|n| !n.contains("6.1.")), DEBIAN_6_1),
