@@ -29,7 +29,7 @@ use super::clock::WallClock;
 use super::{Func, Output};
 use crate::decode::Fields;
 use crate::event::{Event, Link, Meta, META_DEV, META_NETNS};
-use crate::verdict::Verdict;
+use crate::verdict::{Kind, Verdict};
 use anyhow::Result;
 use pcap_file::pcapng::blocks::enhanced_packet::{EnhancedPacketBlock, EnhancedPacketOption};
 use pcap_file::pcapng::blocks::interface_description::{
@@ -230,11 +230,15 @@ impl<'t, W: Write> Output<'t> for Pcapng<W> {
         Ok(())
     }
 
-    /// Joins the comment of the packet's last frame when that frame is the
-    /// event that ended it (`...; verdict: consumed after icmp_rcv in netns
-    /// 4026532362 dev vb`); verdicts of packets whose frames are written
-    /// already (in flight at exit) are not in the capture.
+    /// Joins the comment of the frame of the event that ended the packet
+    /// (`...; verdict: consumed after icmp_rcv in netns 4026532362 dev vb`):
+    /// such a verdict comes right after that event, whose frame is still
+    /// held. Packets in flight at exit, and packets whose ending event
+    /// carried no bytes, have no verdict in the capture.
     fn on_verdict(&mut self, packet_id: u64, verdict: &Verdict) -> Result<()> {
+        if verdict.kind == Kind::InFlight {
+            return Ok(());
+        }
         if let Some(held) = self.held.as_mut().filter(|h| h.packet_id == packet_id) {
             for opt in &mut held.frame.options {
                 if let EnhancedPacketOption::Comment(c) = opt {

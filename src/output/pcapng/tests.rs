@@ -5,7 +5,6 @@
 
 use super::*;
 use crate::event::{Captured, META_ICMP};
-use crate::verdict::Kind;
 use pcap_file::pcapng::{Block, PcapNgReader};
 
 /// 2023-11-14 22:13:20 UTC, in ns: what CLOCK_MONOTONIC 0 is in these tests.
@@ -336,6 +335,13 @@ fn a_verdict_joins_the_comment_of_the_frame_that_ended_the_packet() {
     )
     .unwrap();
     out.on_verdict(3, &consumed).unwrap();
+    // Packets still followed at exit: in flight, no verdict in the capture.
+    let in_flight = Verdict {
+        kind: Kind::InFlight,
+        function: "ip_rcv".into(),
+        ..consumed.clone()
+    };
+    out.on_verdict(4, &in_flight).unwrap();
     let (bytes, summary) = finish(out);
     let (_, frames) = read_back(&bytes);
     let comments: Vec<&str> = frames.iter().map(|f| f.4.as_str()).collect();
