@@ -20,8 +20,9 @@
 //! ones converted to wall-clock time (clock.rs), in nanoseconds
 //! (`if_tsresol` 9).
 //!
-//! Memory stays bounded: frames are written at once (one frame is held back
-//! until the next event, so that a verdict can join its comment), and past
+//! Memory stays bounded: frames are written at once (the last one is held
+//! until the next event or the end of the read, so that a verdict can join
+//! its comment) and flushed after each read of the buffer, and past
 //! [`MAX_INTERFACES`] interfaces a new section starts, which describes the
 //! interfaces it uses afresh (the writer keeps the current section's only).
 
@@ -41,12 +42,10 @@ use pcap_file::{DataLink, Endianness};
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::{BufWriter, Write};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Interfaces described in one section, at most.
 const MAX_INTERFACES: usize = 4096;
-/// Frames reach the file (or pipe) at least this often while events come.
-const FLUSH_EVERY: Duration = Duration::from_millis(500);
 /// `if_tsresol` for nanoseconds: 10^-9 s (pcap-file writes timestamps in ns).
 const TSRESOL_NS: u8 = 9;
 /// `if_name` of frames taken where the packet has no device yet.
@@ -116,7 +115,6 @@ pub struct Pcapng<W: Write> {
     count: u64,
     frames: u64,
     without_bytes: u64,
-    flushed: Instant,
 }
 
 impl<W: Write> Pcapng<W> {
@@ -136,7 +134,6 @@ impl<W: Write> Pcapng<W> {
             count: 0,
             frames: 0,
             without_bytes: 0,
-            flushed: Instant::now(),
         })
     }
 
@@ -223,10 +220,6 @@ impl<'t, W: Write> Output<'t> for Pcapng<W> {
             packet_id: e.packet_id,
             frame,
         });
-        if self.flushed.elapsed() >= FLUSH_EVERY {
-            self.writer.get_mut().flush()?;
-            self.flushed = Instant::now();
-        }
         Ok(())
     }
 
@@ -250,10 +243,18 @@ impl<'t, W: Write> Output<'t> for Pcapng<W> {
         Ok(())
     }
 
-    fn finish(&mut self) -> Result<()> {
+    /// After each read of the buffer: the frames so far reach the file or
+    /// pipe (a Wireshark reading `-w -` live sees them). The held frame
+    /// goes too: its verdict, if any, came right after its event, in the
+    /// same read.
+    fn flush(&mut self) -> Result<()> {
         self.write_held()?;
         self.writer.get_mut().flush()?;
         Ok(())
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        Output::flush(self)
     }
 
     fn count(&self) -> u64 {

@@ -423,3 +423,24 @@ fn past_the_interface_limit_a_new_section_describes_its_own() {
     let ids: Vec<u32> = frames[MAX_INTERFACES - 1..].iter().map(|f| f.0).collect();
     assert_eq!(ids, [MAX_INTERFACES as u32 - 1, 0, 1]);
 }
+
+#[test]
+fn each_read_of_the_buffer_reaches_the_file() {
+    let eth = ethernet(&icmp_echo());
+    let mut out = writer();
+    let e = ev(
+        1,
+        0,
+        10,
+        Some(meta(22, Some("vb"))),
+        Link::Ethernet,
+        &eth,
+        64,
+    );
+    out.on_event(&e, func("ip_rcv", "vmlinux"), vec![]).unwrap();
+    let file = |out: &Pcapng<Vec<u8>>| out.writer.get_ref().get_ref().clone();
+    // Held for its verdict, and buffered, until the read is over.
+    assert!(file(&out).is_empty());
+    Output::flush(&mut out).unwrap();
+    assert_eq!(read_back(&file(&out)).1.len(), 1);
+}
