@@ -289,12 +289,14 @@ fn man_page(cmd: clap::Command, version: &str) -> Vec<u8> {
     para(&mut r, "function (the default) records each function a packet went through; function_graph also records returns, with depth, durations and return values (not on the tracepoint backend).");
     example(&mut r, &["sudo ipft -t function_graph -b ftrace icmp"]);
     sub(&mut r, "Outputs and listing");
-    para(&mut r, "aggregate (the default) prints each packet's journey at exit; json streams one object per event; perfetto streams a Perfetto trace (one track per packet under one per CPU, function_graph calls as slices) to open at ui.perfetto.dev. -w FILE writes any of them to FILE instead of stdout (-w - is stdout); perfetto needs -w. -l lists the functions that would be traced; -r and --module-regex narrow them.");
+    para(&mut r, "aggregate (the default) prints each packet's journey at exit; json streams one object per event; perfetto streams a Perfetto trace (one track per packet under one per CPU, function_graph calls as slices) to open at ui.perfetto.dev; pcapng writes the first --snaplen bytes (default 128) of the packet at every event as a pcap-ng capture for Wireshark, each frame's comment naming the function, CPU, namespace and device. -w FILE writes any of them to FILE instead of stdout (-w - is stdout, never a terminal for the binary perfetto and pcapng); perfetto and pcapng need -w. -l lists the functions that would be traced; -r and --module-regex narrow them.");
     example(
         &mut r,
         &[
             "sudo ipft -o json -m 0xdeadbeef > events.json",
             "sudo ipft -t function_graph -o perfetto -w trace.pftrace icmp",
+            "sudo ipft -o pcapng -w trace.pcapng icmp",
+            "sudo ipft -o pcapng -w - icmp | tshark -r -",
             "sudo ipft -l -r '^ip_' --module-regex vmlinux",
         ],
     );

@@ -24,6 +24,10 @@ k612rt=$(apt-cache search --names-only '^linux-image-6\.12\.[0-9]+\+deb12-rt-amd
 apt-get install -y -qq --no-install-recommends "$k612rt" >/dev/null
 # virtme-ng boots test kernels under qemu with the host's files.
 command -v vng >/dev/null || pip install -q virtme-ng
+# tshark reads ipft's pcap-ng captures in the end-to-end tests (tests/e2e/outputs.rs).
+# wireshark-common's question (may non-root users capture?) is answered by its
+# default, no, under DEBIAN_FRONTEND=noninteractive.
+apt-get install -y -qq --no-install-recommends tshark >/dev/null
 # Perfetto's own Python protobuf bindings: the end-to-end tests decode ipft's
 # Perfetto traces with them (tests/e2e/perfetto_check.py). Debian 12's python3
 # is externally managed: installed beside Debian's packages, for root.

@@ -83,9 +83,15 @@ pub struct Cli {
     pub output: OutputKind,
 
     /// Write the output to FILE instead of stdout ("-": stdout); needed by
-    /// -o perfetto, whose trace is binary
+    /// -o perfetto and -o pcapng, which are binary
     #[arg(short = 'w', long, value_name = "FILE")]
     pub write: Option<PathBuf>,
+
+    /// Packet bytes captured per event for -o pcapng, from the MAC header
+    /// where the packet has one, else from the network header (default 128,
+    /// at most 256)
+    #[arg(long, value_name = "N", value_parser = parse_u32)]
+    pub snaplen: Option<u32>,
 
     /// Trace only functions whose name matches RE (unanchored)
     #[arg(short = 'r', long, value_name = "RE", value_parser = parse_regex)]
@@ -183,22 +189,72 @@ pub enum OutputKind {
     Json,
     // Perfetto trace (protobuf), for ui.perfetto.dev
     Perfetto,
+    // pcap-ng capture of the packet at every event, for Wireshark
+    Pcapng,
 }
+
+impl OutputKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            OutputKind::Aggregate => "aggregate",
+            OutputKind::Json => "json",
+            OutputKind::Perfetto => "perfetto",
+            OutputKind::Pcapng => "pcapng",
+        }
+    }
+
+    /// Binary formats: never to a terminal.
+    pub fn is_binary(self) -> bool {
+        matches!(self, OutputKind::Perfetto | OutputKind::Pcapng)
+    }
+}
+
+/// Packet bytes per event of -o pcapng when --snaplen is not given.
+pub const DEFAULT_SNAPLEN: u32 = 128;
 
 impl Cli {
     /// Combinations of options that cannot work, refused like a bad value.
-    pub fn check(&self) -> Result<(), String> {
-        if self.output == OutputKind::Perfetto
-            && self.write.is_none()
-            && self.gen.is_none()
-            && !self.list
-        {
-            return Err(
-                "-o perfetto writes a binary trace: name a file with -w FILE (or -w - for stdout)"
-                    .into(),
-            );
+    /// `snaplen_max`: the most packet bytes one event carries
+    /// (src/event.rs; this file is also compiled by build.rs, which has no
+    /// event layout).
+    pub fn check(&self, snaplen_max: u32) -> Result<(), String> {
+        if self.gen.is_some() || self.list {
+            return Ok(());
         }
-        Ok(())
+        let output = self.output.name();
+        if self.output.is_binary() {
+            if self.write.is_none() {
+                return Err(format!(
+                    "-o {output} writes binary data: name a file with -w FILE (or -w - for stdout)"
+                ));
+            }
+            if self.write_file().is_none() && std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                return Err(format!(
+                    "-o {output} writes binary data and stdout is a terminal: -w FILE, or pipe it (-w - | tshark -r -)"
+                ));
+            }
+        }
+        match self.snaplen {
+            Some(_) if self.output != OutputKind::Pcapng => Err(format!(
+                "--snaplen is for -o pcapng only (-o {output} shows no packet bytes)"
+            )),
+            Some(0) => Err(format!(
+                "--snaplen 0 captures no packet bytes: give 1 to {snaplen_max} (default {DEFAULT_SNAPLEN})"
+            )),
+            Some(n) if n > snaplen_max => Err(format!(
+                "--snaplen {n}: an event carries at most {snaplen_max} packet bytes; give 1 to {snaplen_max}"
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Packet bytes to capture per event: only -o pcapng shows them, so the
+    /// other outputs ask the BPF side for none (their events stay small).
+    pub fn snaplen(&self) -> u32 {
+        match self.output {
+            OutputKind::Pcapng => self.snaplen.unwrap_or(DEFAULT_SNAPLEN),
+            _ => 0,
+        }
     }
 
     /// Where the output goes: None for stdout (no -w, or -w -).

@@ -91,7 +91,7 @@ impl Meta {
 }
 
 /// Link type of captured bytes (`struct ipft_packet.link`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Link {
     Ethernet,
     RawIp,

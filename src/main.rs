@@ -60,7 +60,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Err(line) = cli.check() {
+    if let Err(line) = cli.check(event::SNAPLEN_MAX as u32) {
         eprintln!("ipft: {line}");
         return ExitCode::from(2);
     }

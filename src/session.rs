@@ -13,7 +13,8 @@ use crate::extension::{templates, Extension};
 use crate::funcs::Funcs;
 use crate::kernel::{btf, kallsyms::Kallsyms, rcu, tracefs};
 use crate::output::{
-    aggregate::Aggregate, json::Json, perfetto::Perfetto, Output, SKB_MEMORY_FREED,
+    aggregate::Aggregate, clock::WallClock, json::Json, pcapng::Pcapng, perfetto::Perfetto, Output,
+    SKB_MEMORY_FREED,
 };
 use crate::reader::Reader;
 use crate::select::Selection;
@@ -369,7 +370,7 @@ fn trace<'t>(
         track_max: cli.track_max,
         funcs_max: funcs.len() as u32,
         meta: !cli.no_meta,
-        snaplen: 0,
+        snaplen: cli.snaplen(),
         page_count: cli.perf_page_count,
         sample_period: cli.perf_sample_period,
         wakeup_events: cli.perf_wakeup_events,
@@ -448,6 +449,7 @@ fn trace<'t>(
         }
         OutputKind::Json => Box::new(Json::new(sink, graph).with_symbols(symbols)),
         OutputKind::Perfetto => Box::new(Perfetto::new(sink, graph)?),
+        OutputKind::Pcapng => Box::new(Pcapng::new(sink, cli.snaplen(), WallClock::now())?),
     };
     let stacks = Cell::new(StackCounts::default());
     let counter = crate::progress::event_counter();
@@ -526,6 +528,9 @@ fn trace<'t>(
         eprintln!("{summary}");
     }
     for line in journeys.summary().lines() {
+        eprintln!("{line}");
+    }
+    if let Some(line) = out.summary() {
         eprintln!("{line}");
     }
     if let Some(stats) = &tracking {

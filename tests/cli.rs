@@ -46,6 +46,7 @@ fn help_exits_zero() {
             "--tracer",
             "--output",
             "--write",
+            "--snaplen",
             "--regex",
             "--module-regex",
             "--stack",
@@ -74,10 +75,53 @@ fn bad_mark_is_named() {
 }
 
 #[test]
-fn perfetto_needs_a_file() {
-    let out = ipft(&["-m", "1", "-o", "perfetto"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert_one_line_failure(&out, "-o perfetto", &["-o perfetto", "-w FILE", "-w -"]);
+fn binary_outputs_need_a_file() {
+    for format in ["perfetto", "pcapng"] {
+        let out = ipft(&["-m", "1", "-o", format]);
+        assert_eq!(out.status.code(), Some(2));
+        let flag = format!("-o {format}");
+        assert_one_line_failure(&out, &flag, &[&flag, "binary", "-w FILE", "-w -"]);
+    }
+}
+
+#[test]
+fn binary_outputs_refuse_a_terminal() {
+    // `script` (util-linux) runs ipft with a pseudo-terminal as stdout.
+    for format in ["perfetto", "pcapng"] {
+        let bin = env!("CARGO_BIN_EXE_ipft");
+        let out = Command::new("script")
+            .args(["-qec", &format!("{bin} -m 1 -o {format} -w -"), "/dev/null"])
+            .output()
+            .expect("script (util-linux)");
+        // script passes the exit status through; ipft's stderr reaches the
+        // terminal, so it comes back on script's stdout.
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(2), "{text}");
+        assert_eq!(text.trim_end().lines().count(), 1, "{text}");
+        assert!(text.contains("stdout is a terminal"), "{text}");
+        assert!(text.contains(&format!("-o {format}")), "{text}");
+    }
+}
+
+#[test]
+fn snaplen_is_checked() {
+    let pcapng = ["-m", "1", "-o", "pcapng", "-w", "/dev/null"];
+    let with = |extra: &[&'static str]| -> Vec<&'static str> {
+        pcapng.iter().chain(extra).copied().collect()
+    };
+    assert_one_line_error(
+        &with(&["--snaplen", "257"]),
+        &["--snaplen 257", "at most 256"],
+    );
+    assert_one_line_error(&with(&["--snaplen", "0"]), &["--snaplen 0", "1 to 256"]);
+    assert_one_line_error(&with(&["--snaplen", "many"]), &["'many'", "--snaplen"]);
+    assert_one_line_error(
+        &["-m", "1", "-o", "json", "--snaplen", "64"],
+        &["--snaplen", "-o pcapng only", "-o json"],
+    );
+    for args in [with(&["--snaplen", "300"]), with(&["--snaplen", "0"])] {
+        assert_eq!(ipft(&args).status.code(), Some(2), "{args:?}");
+    }
 }
 
 #[test]

@@ -84,6 +84,7 @@ fn man_page_has_possible_values_examples_and_exit_status() {
         "function_graph",
         "json",
         "perfetto",
+        "pcapng",
         "bpf-module-skeleton",
     ] {
         assert!(man.contains(value), "man page lacks the value {value}");
@@ -96,6 +97,7 @@ fn man_page_has_possible_values_examples_and_exit_status() {
         "sudo ipft -t function_graph -b ftrace icmp",
         "sudo ipft -o json -m 0xdeadbeef > events.json",
         "sudo ipft -t function_graph -o perfetto -w trace.pftrace icmp",
+        "sudo ipft -o pcapng -w trace.pcapng icmp",
         "ipft --gen bpf-module-skeleton > ext.c",
     ] {
         let example = example.replace('\'', "\\*(Aq");

@@ -581,6 +581,10 @@ fn check_perfetto(kernel: Kernel) {
     outputs::check_perfetto(kernel, &guest(kernel));
 }
 
+fn check_pcapng(kernel: Kernel) {
+    outputs::check_pcapng(&guest(kernel));
+}
+
 macro_rules! per_kernel {
     ($($check:ident),*) => {
         mod debian_6_1 {
@@ -643,5 +647,6 @@ per_kernel!(
     check_drops,
     check_drop_stacks_everywhere,
     check_perfetto,
+    check_pcapng,
     check_nothing_left
 );

@@ -20,7 +20,10 @@ static __noinline __u64 ipft_capture(struct sk_buff *skb, struct ipft_packet *p)
 	__u32 tail = BPF_CORE_READ(skb, tail), len = BPF_CORE_READ(skb, len);
 	__u16 mac = BPF_CORE_READ(skb, mac_header), net = BPF_CORE_READ(skb, network_header);
 	__s64 end = (__s64)(data - head) + len;
-	__u32 start, n;
+	/* 64-bit on purpose: a 32-bit length lives in a 64-bit register whose
+	 * upper half the verifier does not know, and clang compares a
+	 * zero-extended copy but passes the register itself as the size. */
+	__u64 start, n, orig;
 
 	p->len = 0;
 	p->link = 0;
@@ -44,14 +47,18 @@ l3:
 		start = net;
 		p->link = IPFT_LINK_RAW_IP;
 	}
-	p->orig_len = end - start;
-	n = tail - start;
+	orig = end - start;
+	p->orig_len = orig;
+	n = tail - start; /* more than 0: tail is past either header */
+	if (n > orig)
+		n = orig;
 	if (n > ipft_config.snaplen)
 		n = ipft_config.snaplen;
+	/* The verifier must see the bound on the register passed as the size:
+	 * the barrier keeps clang from folding this clamp into those above. */
+	barrier_var(n);
 	if (n > IPFT_SNAPLEN_MAX)
 		n = IPFT_SNAPLEN_MAX;
-	if (n > p->orig_len)
-		n = p->orig_len;
 	if (n == 0 || bpf_probe_read_kernel(out + sizeof(*p), n, (void *)(head + start))) {
 		p->link = 0;
 		return sizeof(*p);

@@ -1,12 +1,16 @@
 //! Outputs: where traced events go. `aggregate` keeps them and prints one
 //! listing per packet at exit; `json` streams one object per event;
-//! `perfetto` streams a Perfetto trace (tracks, slices, instants).
+//! `perfetto` streams a Perfetto trace (tracks, slices, instants); `pcapng`
+//! streams the captured packet bytes as frames for Wireshark. clock.rs
+//! converts event timestamps for the formats that show wall-clock time.
 //!
 //! Outputs receive events already resolved to their function; they never
 //! look at the kernel.
 
 pub mod aggregate;
+pub mod clock;
 pub mod json;
+pub mod pcapng;
 pub mod perfetto;
 
 use crate::decode::Fields;
@@ -72,4 +76,8 @@ pub trait Output<'t> {
     fn finish(&mut self) -> Result<()>;
     /// Events seen so far.
     fn count(&self) -> u64;
+    /// A line for stderr at exit about what the output left out, if any.
+    fn summary(&self) -> Option<String> {
+        None
+    }
 }

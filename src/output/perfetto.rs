@@ -408,18 +408,11 @@ fn mix(mut x: u64) -> u64 {
 
 /// The current time of one of Perfetto's builtin clocks, in ns.
 fn clock_now(id: u32) -> u64 {
-    let clock = match id {
+    super::clock::now(match id {
         CLOCK_REALTIME => libc::CLOCK_REALTIME,
         CLOCK_MONOTONIC => libc::CLOCK_MONOTONIC,
         _ => libc::CLOCK_BOOTTIME,
-    };
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: valid pointer to a timespec; the clocks exist on every Linux.
-    unsafe { libc::clock_gettime(clock, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+    })
 }
 
 #[cfg(test)]
