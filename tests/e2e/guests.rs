@@ -205,7 +205,7 @@ type Boots = (Mutex<HashMap<Kernel, Result<PathBuf, String>>>, Condvar);
 
 /// The folder guest.sh wrote for `kernel`. The first call boots every
 /// kernel the run needs, side by side (`IPFT_E2E_GUESTS=N`: at most N at
-/// once, 3 by default); each call waits for its own kernel's guest.
+/// once; all by default); each call waits for its own kernel's guest.
 pub fn guest(kernel: Kernel) -> PathBuf {
     static BOOTS: OnceLock<&'static Boots> = OnceLock::new();
     let boots: &'static Boots = BOOTS.get_or_init(|| {
@@ -219,7 +219,7 @@ pub fn guest(kernel: Kernel) -> PathBuf {
             .ok()
             .and_then(|n| n.parse().ok())
             .filter(|&n| n > 0)
-            .unwrap_or(3);
+            .unwrap_or(Kernel::ALL.len());
         // at_once workers take the kernels in order.
         let queue = std::sync::Arc::new(Mutex::new(wanted.into_iter()));
         for _ in 0..at_once {
