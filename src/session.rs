@@ -577,6 +577,11 @@ fn announce_detach(cli: &Cli, backend: &dyn Backend, targets: &[Target]) {
     }
 }
 
+/// Set (to anything) in the environment, the programs keep working while
+/// they are detached: for bench/kill_switch.sh, which measures what the
+/// kill switch saves.
+const KEEP_PROGRAMS_RUNNING: &str = "IPFT_BENCH_KEEP_PROGRAMS_RUNNING";
+
 /// Detaches every link, with expedited RCU grace periods where they help
 /// the backend (unless --no-rcu-expedite); returns the wall time.
 fn detach(
@@ -586,8 +591,11 @@ fn detach(
     links: Vec<backend::Attachment>,
 ) -> Duration {
     // Programs first: the kernel may take minutes to remove every probe.
-    if let Err(e) = progs.stop() {
-        eprintln!("warning: {e:#}; probes keep working until they are removed");
+    // (bench/kill_switch.sh measures the machine without it.)
+    if std::env::var_os(KEEP_PROGRAMS_RUNNING).is_none() {
+        if let Err(e) = progs.stop() {
+            eprintln!("warning: {e:#}; probes keep working until they are removed");
+        }
     }
     let _expedited =
         rcu::expedite_detach(backend.expedite_rcu() && !cli.no_rcu_expedite, cli.verbose);

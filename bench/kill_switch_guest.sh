@@ -1,0 +1,52 @@
+#!/bin/bash
+# Runs inside the guest of bench/kill_switch.sh: per round, an unmarked ping
+# flood without ipft, then during the detach of every skb function's fentry
+# program, with the kill switch and without it.
+#   kill_switch_guest.sh OUT IPFT COUNT ROUNDS
+set -u
+OUT=$1
+IPFT=$2
+COUNT=$3
+ROUNDS=$4
+mkdir -p "$OUT"
+exec 2> "$OUT/guest.log"
+set -x
+. "$(dirname "$0")/../tests/e2e/topology.sh"
+
+# Packets per second of an unmarked flood to netns b (ping's own count).
+flood_pps() {
+	ip netns exec a ping -f -q -c "$COUNT" 10.0.1.2 2>&1 |
+		awk '/packets transmitted/ { for (i = 1; i <= NF; i++) { if ($(i+1) == "received,") r = $i; if ($i == "time") t = $(i+1) } }
+		     END { sub("ms", "", t); if (t > 0) printf "%.1f", r / (t / 1000); else print 0 }'
+}
+
+# during_detach ROUND MODE [ENV]: attach every function (fentry), stop, and
+# flood while the probes are removed.
+during_detach() {
+	local round=$1 mode=$2 err="$OUT/${2// /_}.$1.err" pid pps t0
+	shift 2
+	env "$@" "$IPFT" -b ftrace -m $MARK -o json -v > /dev/null 2> "$err" &
+	pid=$!
+	while ! grep -q "Trace ready!" "$err"; do
+		kill -0 $pid 2>/dev/null || return
+		sleep 0.5
+	done
+	t0=$(date +%s.%N)
+	kill -INT $pid
+	# Results first, then the detach (minutes).
+	while ! grep -q "events received" "$err"; do sleep 0.1; done
+	pps=$(flood_pps)
+	local still=0
+	kill -0 $pid 2>/dev/null && still=1
+	wait $pid
+	local detach
+	detach=$(echo "$(date +%s.%N) - $t0" | bc)
+	echo "{\"round\":$round,\"mode\":\"$mode\",\"pps\":$pps,\"detach_s\":\"$detach\",\"flood_inside_detach\":$still}" >> "$OUT/floods.jsonl"
+}
+
+for round in $(seq 1 "$ROUNDS"); do
+	echo "{\"round\":$round,\"mode\":\"no ipft\",\"pps\":$(flood_pps)}" >> "$OUT/floods.jsonl"
+	during_detach "$round" "kill switch" IPFT_BENCH_NONE=1
+	during_detach "$round" "programs kept running" IPFT_BENCH_KEEP_PROGRAMS_RUNNING=1
+done
+echo done > "$OUT/done"
