@@ -375,7 +375,13 @@ fn trace<'t>(
         sample_period: cli.perf_sample_period,
         wakeup_events: cli.perf_wakeup_events,
     };
-    announce_detach(cli, backend, targets);
+    backend::detach_estimate::announce(
+        backend,
+        targets,
+        cli.tracer == TracerKind::FunctionGraph,
+        backend.expedite_rcu() && !cli.no_rcu_expedite,
+        cli.verbose,
+    );
     let none = Extension::none();
     let loading = Instant::now();
     let progs = backend::load(
@@ -548,33 +554,6 @@ fn trace<'t>(
         eprintln!("{} events received, 0 lost", out.count());
     }
     Ok(())
-}
-
-/// Says before attaching when detaching will take over a minute (and, with
-/// -v, the estimate whatever it is).
-fn announce_detach(cli: &Cli, backend: &dyn Backend, targets: &[Target]) {
-    use backend::detach_estimate::{announcement, estimate, KernelRcu, Plan};
-    let rcu = KernelRcu::read(Path::new("/sys/kernel"));
-    let positions: HashSet<usize> = targets.iter().map(|t| t.skb_pos).collect();
-    let plan = Plan {
-        backend: backend.kind(),
-        functions: targets.len(),
-        positions: positions.len(),
-        graph: cli.tracer == TracerKind::FunctionGraph,
-        expedite: backend.expedite_rcu() && !cli.no_rcu_expedite,
-    };
-    if cli.verbose {
-        eprintln!(
-            "detach: estimated {:.1}s for {} functions (real-time kernel: {}, rcu_normal: {})",
-            estimate(&plan, &rcu).as_secs_f64(),
-            plan.functions,
-            rcu.realtime,
-            rcu.rcu_normal
-        );
-    }
-    if let Some(line) = announcement(&plan, &rcu) {
-        eprintln!("{line}");
-    }
 }
 
 /// Set (to anything) in the environment, the programs keep working while

@@ -10,7 +10,10 @@
 //! software emulation, README "Backends"), where they are the largest a
 //! user meets; the estimate is an upper bound on real hardware.
 
+use super::Backend;
 use crate::cli::BackendKind;
+use crate::discovery::Target;
+use std::collections::HashSet;
 use std::path::Path;
 use std::time::Duration;
 
@@ -111,6 +114,38 @@ pub fn announcement(plan: &Plan, rcu: &KernelRcu) -> Option<String> {
         plan.backend.name(),
         human(estimate),
     ))
+}
+
+/// Says before attaching to `targets` when detaching will take over a
+/// minute (and, with `verbose`, the estimate whatever it is).
+pub fn announce(
+    backend: &dyn Backend,
+    targets: &[Target],
+    graph: bool,
+    expedite: bool,
+    verbose: bool,
+) {
+    let rcu = KernelRcu::read(Path::new("/sys/kernel"));
+    let positions: HashSet<usize> = targets.iter().map(|t| t.skb_pos).collect();
+    let plan = Plan {
+        backend: backend.kind(),
+        functions: targets.len(),
+        positions: positions.len(),
+        graph,
+        expedite,
+    };
+    if verbose {
+        eprintln!(
+            "detach: estimated {:.1}s for {} functions (real-time kernel: {}, rcu_normal: {})",
+            estimate(&plan, &rcu).as_secs_f64(),
+            plan.functions,
+            rcu.realtime,
+            rcu.rcu_normal
+        );
+    }
+    if let Some(line) = announcement(&plan, &rcu) {
+        eprintln!("{line}");
+    }
 }
 
 /// "40 s", "3 minutes", "1 hour 5 minutes".
