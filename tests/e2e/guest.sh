@@ -290,7 +290,7 @@ for pages in 1 8; do
 	starve=
 	[ $pages = 1 ] && starve="--perf-wakeup-events 1000000"
 	if start_ipft $name -m $MARK -v --perf-page-count $pages $starve -r "$PINGPATH"; then
-		timeout 300 ip netns exec a ping -f -c 5000 10.0.0.2 > "$OUT/$name.ping" 2>&1
+		timeout 300 ip netns exec a ping -f -c 2000 10.0.0.2 > "$OUT/$name.ping" 2>&1
 	fi
 	stop_ipft $name
 done

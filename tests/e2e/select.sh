@@ -119,7 +119,7 @@ sel_ping filters
 stop_ipft "${names[@]}"
 
 scenario select_track_flood
-# A flood of 20,000 pings, tracked: every packet has its own id although skb
+# A flood of 8,000 pings, tracked: every packet has its own id although skb
 # memory is reused. The stream goes to the guest's own /tmp (writing it to
 # the shared folder is slower than the flood); its events are summed up
 # (python3 is the host's) at the end, while the last full attach detaches,
@@ -128,7 +128,7 @@ SHARED_OUT=$OUT
 OUT=$(mktemp -d /tmp/ipft-flood.XXXXXX)
 FLOOD_DIR=$OUT
 if start_ipft track_flood -b kprobe -o json -r "$FLOOD_FUNCS" --perf-page-count 256 icmp; then
-	timeout 300 ip netns exec a ping -f -c 20000 10.0.0.2 > "$OUT/track_flood.ping" 2>&1
+	timeout 300 ip netns exec a ping -f -c 8000 10.0.0.2 > "$OUT/track_flood.ping" 2>&1
 fi
 stop_ipft track_flood
 cp "$OUT"/track_flood.{err,rc,ping} "$SHARED_OUT/"
