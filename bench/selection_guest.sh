@@ -16,12 +16,7 @@ exec 2> "$OUT/guest.log"
 set -x
 . "$(dirname "$0")/../tests/e2e/topology.sh"
 
-# Packets per second of an unmarked flood ping.
-flood_pps() {
-	ip netns exec a ping -f -q -c "$COUNT" 10.0.1.2 2>&1 |
-		awk '/packets transmitted/ { for (i = 1; i <= NF; i++) { if ($(i+1) == "received,") r = $i; if ($i == "time") t = $(i+1) } }
-		     END { sub("ms", "", t); if (t > 0) printf "%.1f", r / (t / 1000); else print 0 }'
-}
+. "$(dirname "$0")/flood.sh"
 
 # flood_with NAME ARGS...: the flood's pps with ipft attached with ARGS.
 flood_with() {
