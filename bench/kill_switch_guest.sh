@@ -13,12 +13,7 @@ exec 2> "$OUT/guest.log"
 set -x
 . "$(dirname "$0")/../tests/e2e/topology.sh"
 
-# Packets per second of an unmarked flood to netns b (ping's own count).
-flood_pps() {
-	ip netns exec a ping -f -q -c "$COUNT" 10.0.1.2 2>&1 |
-		awk '/packets transmitted/ { for (i = 1; i <= NF; i++) { if ($(i+1) == "received,") r = $i; if ($i == "time") t = $(i+1) } }
-		     END { sub("ms", "", t); if (t > 0) printf "%.1f", r / (t / 1000); else print 0 }'
-}
+. "$(dirname "$0")/flood.sh"
 
 # during_detach ROUND MODE [ENV]: attach every function (fentry), stop, and
 # flood while the probes are removed.
