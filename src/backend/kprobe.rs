@@ -60,9 +60,9 @@ impl Backend for Kprobe {
         let start = std::time::Instant::now();
         // function_graph entries also remember the call for the kretprobe.
         let entry = if self.graph {
-            "ipft_kprobe_g_"
+            KPROBE_PROGRAMS.graph_entry
         } else {
-            "ipft_kprobe_"
+            KPROBE_PROGRAMS.entry
         };
         // (Only the positions of some target are loaded.)
         let prog_fds: Vec<Option<RawFd>> = (0..POSITIONS)
