@@ -56,6 +56,26 @@ impl ProgTemplate {
         }
     }
 
+    /// A program that does nothing (`r0 = 0; exit`): enough to learn whether
+    /// the kernel takes a program type and attachment, at no verifier cost.
+    pub fn trivial(
+        prog_type: libbpf_sys::bpf_prog_type,
+        attach_type: libbpf_sys::bpf_attach_type,
+    ) -> Self {
+        const MOV64_IMM: u8 = 0xb7; // BPF_ALU64 | BPF_MOV | BPF_K
+        const EXIT: u8 = 0x95; // BPF_JMP | BPF_EXIT
+        let insn = |code| libbpf_sys::bpf_insn {
+            code,
+            ..Default::default()
+        };
+        ProgTemplate {
+            name: c"ipft_check".into(),
+            prog_type,
+            attach_type,
+            insns: vec![insn(MOV64_IMM), insn(EXIT)],
+        }
+    }
+
     /// The same program with the pcap filter spliced into its placeholders.
     pub fn spliced(self, filter: &crate::filter::PacketFilter) -> Result<Self> {
         let insns = crate::filter::splice::splice(&self.insns, filter)?;

@@ -70,11 +70,20 @@ impl Backend for Ftrace {
     }
 
     fn check(&self, _tracefs: &Path, sample: &Target) -> Result<()> {
-        super::try_on(
-            self,
-            sample,
+        super::try_trivial(
+            self.kind(),
             "fentry programs",
             "they need BPF trampolines (CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS, Linux 5.5+) and no lockdown; use -b kprobe",
+            || {
+                let module_btf = module_btf_fds(std::slice::from_ref(sample))?;
+                let btf_obj = module_btf.get(&sample.module).map(|fd| fd.as_raw_fd());
+                let prog = ProgTemplate::trivial(
+                    libbpf_sys::BPF_PROG_TYPE_TRACING,
+                    libbpf_sys::BPF_TRACE_FENTRY,
+                )
+                .load(None, sample.btf_id, btf_obj)?;
+                attach_tracing(prog.as_raw_fd(), libbpf_sys::BPF_TRACE_FENTRY)
+            },
         )
     }
 

@@ -9,12 +9,12 @@
 
 use super::clone::owned;
 use super::kprobe::{load_used_programs, ProgramNames};
-use super::{Attached, Backend, Programs};
+use super::{Attached, Backend, ProgTemplate, Programs};
 use crate::cli::BackendKind;
 use crate::discovery::Target;
 use anyhow::{Context, Result};
 use libbpf_rs::OpenObject;
-use std::os::fd::{OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -51,11 +51,18 @@ impl Backend for KprobeMulti {
     }
 
     fn check(&self, _tracefs: &Path, sample: &Target) -> Result<()> {
-        super::try_on(
-            self,
-            sample,
+        super::try_trivial(
+            self.kind(),
             "multi-kprobe links",
             "they need CONFIG_FPROBE=y (Linux 5.18+); use -b kprobe",
+            || {
+                let prog = ProgTemplate::trivial(
+                    libbpf_sys::BPF_PROG_TYPE_KPROBE,
+                    libbpf_sys::BPF_TRACE_KPROBE_MULTI,
+                )
+                .load(None, 0, None)?;
+                attach_addrs(prog.as_raw_fd(), &[sample.addr], false)
+            },
         )
     }
 

@@ -360,48 +360,23 @@ pub fn page_size() -> u64 {
     (unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).max(4096) as u64
 }
 
-/// A check's throwaway load: mark 0, smallest buffer.
-pub const PROBE_OPTIONS: LoadOptions = LoadOptions {
-    mark: 0,
-    mask: 0,
-    select: crate::bpf::SELECT_MARK,
-    netns: 0,
-    ifindex: 0,
-    track: false,
-    track_max: 1,
-    funcs_max: 1,
-    meta: false,
-    snaplen: 0,
-    page_count: 1,
-    sample_period: 1,
-    wakeup_events: 1,
-};
-
-/// Loads `backend`'s object and attaches it to `sample` alone, then lets it
-/// go: the only sure way to know the running kernel takes these programs.
-/// Errors read "backend B: the kernel refuses (to attach) `what` (why); `hint`".
-pub fn try_on(backend: &dyn Backend, sample: &Target, what: &str, hint: &str) -> Result<()> {
-    let name = backend.kind().name();
-    let sample = std::slice::from_ref(sample);
-    let progs = load(
-        backend,
-        sample,
-        &PROBE_OPTIONS,
-        kernel_has_ringbuf(),
-        &Extension::none(),
-        None,
-    )
-    .map_err(|e| anyhow::anyhow!("backend {name}: the kernel refuses {what} ({e:#}); {hint}"))?;
-    let attached = backend.attach(&progs, sample, &AtomicBool::new(false))?;
-    if attached.attached == 0 {
-        let why = attached
-            .refused
-            .first()
-            .map(|r| r.1.clone())
-            .unwrap_or_default();
-        bail!("backend {name}: the kernel refuses to attach {what} ({why}); {hint}");
-    }
-    Ok(())
+/// Attaches a program that does nothing with `attach` (which loads and
+/// attaches it to the sample target) and lets it go: the only sure way to
+/// know the running kernel takes this kind of program, without the seconds
+/// the verifier spends on ipft's own programs (they are loaded once, after).
+/// Errors read "backend B: the kernel refuses `what` (why); `hint`".
+pub fn try_trivial(
+    backend: BackendKind,
+    what: &str,
+    hint: &str,
+    attach: impl FnOnce() -> Result<OwnedFd>,
+) -> Result<()> {
+    attach().map(drop).map_err(|e| {
+        anyhow::anyhow!(
+            "backend {}: the kernel refuses {what} ({e:#}); {hint}",
+            backend.name()
+        )
+    })
 }
 
 /// Threads that close links at once. Closing a kprobe waits for an RCU grace

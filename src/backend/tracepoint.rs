@@ -60,11 +60,19 @@ impl Backend for Tracepoint {
     }
 
     fn check(&self, _tracefs: &Path, sample: &Target) -> Result<()> {
-        super::try_on(
-            self,
-            sample,
+        super::try_trivial(
+            self.kind(),
             "raw tracepoint programs",
             "they need CONFIG_BPF_EVENTS",
+            || {
+                let prog = ProgTemplate::trivial(libbpf_sys::BPF_PROG_TYPE_RAW_TRACEPOINT, 0)
+                    .load(None, 0, None)?;
+                let name = CString::new(sample.name.as_str())?;
+                // SAFETY: valid tracepoint name and program fd.
+                owned(unsafe {
+                    libbpf_sys::bpf_raw_tracepoint_open(name.as_ptr(), prog.as_raw_fd())
+                })
+            },
         )
     }
 

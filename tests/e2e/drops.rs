@@ -2,7 +2,7 @@
 //! the kernel drops show the drop function, the reason the kernel gives and
 //! the kernel stack where it happened, on every backend, whatever -r says.
 
-use super::common::{function, json_events, read};
+use super::common::{function, json_events, json_verdicts, read};
 use super::{by_packet, Kernel};
 use serde_json::Value;
 use std::path::Path;
@@ -51,8 +51,13 @@ fn stacks_line(err: &str) -> (u64, u64) {
     (n[0], n[1])
 }
 
-/// `ping -c 2` through the DROP rule and 2 datagrams to a closed port, with
-/// -r naming neither drop function: per backend, JSON (kprobe,
+/// The transport protocol of a dropped packet, from its metadata.
+fn l4_proto(e: &Value) -> &str {
+    e["meta"]["l4_proto"].as_str().unwrap_or("?")
+}
+
+/// `ping -c 2` through the DROP rule, 2 datagrams and a TCP SYN to closed
+/// ports, with -r naming neither drop function: per backend, JSON (kprobe,
 /// kprobe-multi) or aggregate (ftrace).
 pub fn check_drops(kernel: Kernel, dir: &Path) {
     let drop_fn = drop_function(kernel);
@@ -96,14 +101,37 @@ pub fn check_drops(kernel: Kernel, dir: &Path) {
             })
             .count();
         assert_eq!(
-            followed, 4,
-            "{backend}: 2 pings and 2 datagrams: {packets:?}"
+            followed, 5,
+            "{backend}: 2 pings, 2 datagrams and a SYN: {packets:?}"
         );
         let no_socket = drops(&events, drop_fn, "NO_SOCKET");
-        assert_eq!(no_socket.len(), 2, "{backend}: {events:?}");
+        let protos: Vec<&str> = no_socket.iter().map(|e| l4_proto(e)).collect();
+        assert_eq!(protos, ["UDP", "UDP", "TCP"], "{backend}: {events:?}");
         for e in &no_socket {
-            assert!(in_stack(&frames(e), "__udp4_lib_rcv"), "{backend}: {e}");
+            let caller = if l4_proto(e) == "TCP" {
+                "tcp_v4_rcv"
+            } else {
+                "__udp4_lib_rcv"
+            };
+            assert!(in_stack(&frames(e), caller), "{backend}: {e}");
         }
+        // The SYN's verdict: dropped where the kernel said, for its reason.
+        let syn = no_socket.iter().find(|e| l4_proto(e) == "TCP").unwrap();
+        assert!(
+            syn["meta"]["tcp_flags"]
+                .as_str()
+                .unwrap_or("")
+                .contains("SYN"),
+            "{backend}: {syn}"
+        );
+        let verdicts = json_verdicts(dir, &name);
+        let (_, verdict) = verdicts
+            .iter()
+            .find(|(id, _)| Some(id.as_str()) == syn["packet_id"].as_str())
+            .unwrap_or_else(|| panic!("{backend}: no verdict for the SYN: {verdicts:?}"));
+        assert_eq!(verdict["kind"], "dropped", "{backend}: {verdict}");
+        assert_eq!(verdict["reason"], "NO_SOCKET", "{backend}: {verdict}");
+        assert_eq!(verdict["function"], drop_fn, "{backend}: {verdict}");
         // --stack '^__udp4_lib_rcv$': its events carry the stack, ip_rcv's not.
         let udp: Vec<&Value> = events
             .iter()
@@ -146,28 +174,31 @@ fn check_aggregate_drops(kernel: Kernel, dir: &Path) {
     );
     let text = read(dir, &format!("{name}.out"));
     let lines: Vec<&str> = text.lines().collect();
-    for reason in ["NETFILTER_DROP", "NO_SOCKET"] {
+    for (reason, n) in [("NETFILTER_DROP", 2), ("NO_SOCKET", 3)] {
         let at: Vec<usize> = (0..lines.len())
             .filter(|&i| lines[i].contains(&format!(" {drop_fn} ( reason: {reason} )")))
             .collect();
-        assert_eq!(at.len(), 2, "{reason}:\n{text}");
+        assert_eq!(at.len(), n, "{reason}:\n{text}");
         for i in at {
             let frames: Vec<&str> = lines[i + 1..]
                 .iter()
                 .take_while(|l| l.starts_with(' '))
                 .map(|l| l.trim())
                 .collect();
-            let caller = if reason == "NO_SOCKET" {
-                "__udp4_lib_rcv"
+            let callers: &[&str] = if reason == "NO_SOCKET" {
+                &["__udp4_lib_rcv", "tcp_v4_rcv"]
             } else {
-                "nf_hook_slow"
+                &["nf_hook_slow"]
             };
-            assert!(in_stack(&frames, caller), "{reason}: {frames:?}\n{text}");
+            assert!(
+                callers.iter().any(|c| in_stack(&frames, c)),
+                "{reason}: {frames:?}\n{text}"
+            );
         }
     }
     // The blocks still parse as events (frames are skipped).
     let packets = super::common::parse_aggregate(&text);
-    assert!(packets.len() >= 4, "{text}");
+    assert!(packets.len() >= 5, "{text}");
 }
 
 /// The drop runs of guest.sh: the tracepoint's drops and the drop function
