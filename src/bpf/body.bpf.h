@@ -274,6 +274,7 @@ static __always_inline __u64 ipft_trace(void *ctx, struct sk_buff *skb, int pos,
 					__s64 tp_reason)
 {
 	struct ipft_emit_args a = {};
+	struct ipft_skb_view *v = NULL;
 	__u64 head = 0, id, now = 0;
 	__u32 flags;
 
@@ -281,16 +282,25 @@ static __always_inline __u64 ipft_trace(void *ctx, struct sk_buff *skb, int pos,
 		return 0;
 	if (!ipft_config.track) {
 		/* ipftrace2's way: every event must match; the skb is the id. */
-		if (!ipft_select(skb))
+		if (!ipft_select(skb, NULL))
 			return 0;
 		id = (__u64)skb;
 		flags = ipft_func_flags(faddr);
 	} else {
-		head = (__u64)BPF_CORE_READ(skb, head);
+		/* An expression needs the start of the skb, head included: one
+		 * read serves both. */
+		if (ipft_config.select & IPFT_SELECT_PCAP) {
+			v = ipft_read_view(skb);
+			if (!v)
+				return 0;
+			head = IPFT_SKB_FIELD(v, __u64, head);
+		} else {
+			head = (__u64)BPF_CORE_READ(skb, head);
+		}
 		now = bpf_ktime_get_ns();
 		id = ipft_track_lookup(skb, head, now);
 		if (!id) {
-			if (!ipft_select(skb))
+			if (!ipft_select(skb, v))
 				return 0;
 			id = ipft_new_id();
 			flags = ipft_func_flags(faddr);

@@ -55,20 +55,28 @@ struct {
 #define IPFT_SKB_FIELD(view, type, field) \
 	(*(type *)((view)->bytes + bpf_core_field_offset(struct sk_buff, field)))
 
-/* Runs the pcap filter on the packet's bytes: from the MAC header where the
- * skb has an Ethernet one, else from the network header (the raw-IP
- * program), else no match. Bytes past the linear data are never read. */
-static __always_inline bool ipft_select_pcap(struct sk_buff *skb)
+/* Copies the start of `skb` into this CPU's view; NULL when it cannot. */
+static __always_inline struct ipft_skb_view *ipft_read_view(struct sk_buff *skb)
 {
 	__u32 zero = 0, size = bpf_core_field_offset(struct sk_buff, data) + sizeof(void *);
 	struct ipft_skb_view *v = bpf_map_lookup_elem(&ipft_skb_view, &zero);
+
+	if (!v || size > IPFT_SKB_VIEW || bpf_probe_read_kernel(v->bytes, size, skb))
+		return NULL;
+	return v;
+}
+
+/* Runs the pcap filter on the packet's bytes: from the MAC header where the
+ * skb has an Ethernet one, else from the network header (the raw-IP
+ * program), else no match. Bytes past the linear data are never read.
+ * `v`: the skb's view, read by the caller (who takes skb->head from it). */
+static __always_inline bool ipft_select_pcap(struct ipft_skb_view *v)
+{
 	__u64 head, data;
 	__u32 tail, len;
 	__u16 mac, net;
 	__s64 end;
 
-	if (!v || size > IPFT_SKB_VIEW || bpf_probe_read_kernel(v->bytes, size, skb))
-		return false;
 	head = IPFT_SKB_FIELD(v, __u64, head);
 	data = IPFT_SKB_FIELD(v, __u64, data);
 	tail = IPFT_SKB_FIELD(v, __u32, tail);
@@ -80,12 +88,17 @@ static __always_inline bool ipft_select_pcap(struct sk_buff *skb)
 		return false;
 	/* A MAC header counts when it is set, an Ethernet header fits before the
 	 * network header (tunnels set both to the same offset), and the device
-	 * (if any yet) is Ethernet-like. */
+	 * (if any yet) is Ethernet-like. A link header of exactly Ethernet's
+	 * length in front of the network header is taken as Ethernet without
+	 * reading the device's type: that read would be the most expensive step
+	 * of every packet the expression does not select. */
 	if (mac != IPFT_NO_HEADER && mac + IPFT_ETH_HLEN <= tail &&
 	    (net == 0 || net >= mac + IPFT_ETH_HLEN) && end > mac) {
 		struct net_device *dev = IPFT_SKB_FIELD(v, struct net_device *, dev);
-		__u16 type = dev ? BPF_CORE_READ(dev, type) : IPFT_ARPHRD_ETHER;
+		__u16 type = IPFT_ARPHRD_ETHER;
 
+		if (dev && net != mac + IPFT_ETH_HLEN)
+			type = BPF_CORE_READ(dev, type);
 		if (type == IPFT_ARPHRD_ETHER || type == IPFT_ARPHRD_LOOPBACK)
 			return ipft_filter_l2(head + mac, tail - mac, end - mac);
 	}
@@ -95,8 +108,9 @@ static __always_inline bool ipft_select_pcap(struct sk_buff *skb)
 	return false;
 }
 
-/* True when `skb` matches every selector given. */
-static __always_inline bool ipft_select(struct sk_buff *skb)
+/* True when `skb` matches every selector given. `v`: its view when the
+ * caller has read it already (tracking reads skb->head from it), else NULL. */
+static __always_inline bool ipft_select(struct sk_buff *skb, struct ipft_skb_view *v)
 {
 	__u32 sel = ipft_config.select;
 
@@ -114,8 +128,12 @@ static __always_inline bool ipft_select(struct sk_buff *skb)
 		if (!dev || BPF_CORE_READ(dev, ifindex) != ipft_config.ifindex)
 			return false;
 	}
-	if ((sel & IPFT_SELECT_PCAP) && !ipft_select_pcap(skb))
-		return false;
+	if (sel & IPFT_SELECT_PCAP) {
+		if (!v)
+			v = ipft_read_view(skb);
+		if (!v || !ipft_select_pcap(v))
+			return false;
+	}
 	return true;
 }
 
