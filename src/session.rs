@@ -5,8 +5,9 @@
 //! Owns the order of these steps and the messages on stderr; the steps
 //! themselves live in their own modules.
 
+use crate::backend::detach_estimate::{self, KernelRcu, ANNOUNCE_ABOVE};
 use crate::backend::{self, Backend, LoadOptions};
-use crate::cli::{Cli, OutputKind, TracerKind};
+use crate::cli::{BackendKind, Cli, OutputKind, TracerKind};
 use crate::decode::Decoder;
 use crate::discovery::{Discovery, KernelFacts, NameFilter, Target};
 use crate::extension::{templates, Extension};
@@ -185,54 +186,107 @@ fn choose_backend(
     facts: &KernelFacts,
     filter: &NameFilter,
 ) -> Result<(Box<dyn Backend>, Discovery, Discovery)> {
-    let kinds = match cli.backend {
-        Some(kind) => vec![kind],
-        None => backend::AUTO_ORDER.to_vec(),
-    };
+    let graph = cli.tracer == TracerKind::FunctionGraph;
+    if let Some(kind) = cli.backend {
+        return try_backend(kind, graph, tracefs, facts, filter);
+    }
+    let rcu = KernelRcu::read(Path::new("/sys/kernel"));
     let mut refused = Vec::new();
-    for kind in kinds {
-        let graph = cli.tracer == TracerKind::FunctionGraph;
-        let backend = match backend::create(kind, graph) {
+    let mut chosen: Option<(Box<dyn Backend>, Discovery, Discovery, Duration)> = None;
+    let mut why = "fastest this kernel supports";
+    for &kind in backend::AUTO_ORDER {
+        // Tracepoints trace other places than functions: they are chosen
+        // only when no function backend works, never to detach faster.
+        if chosen.is_some() && kind == BackendKind::Tracepoint {
+            break;
+        }
+        let (backend, found, all) = match try_backend(kind, graph, tracefs, facts, filter) {
             Ok(b) => b,
-            Err(e) if cli.backend.is_some() => return Err(e),
             Err(e) => {
                 refused.push(format!("{e:#}"));
                 continue;
             }
         };
-        let found = backend.discover(facts, filter);
-        // Try the backend on a target even when the user's filters match none.
-        let all = backend.discover(facts, &NameFilter::default());
-        let checked = backend
-            .requirement(tracefs)
-            .and_then(|()| match all.targets.first() {
-                Some(sample) => backend.check(tracefs, sample),
-                None => Err(anyhow::anyhow!(
-                    "backend {}: the kernel offers nothing to attach to{}",
-                    kind.name(),
-                    facts
-                        .note
-                        .as_deref()
-                        .map(|n| format!(" ({n})"))
-                        .unwrap_or_default()
-                )),
-            });
-        match checked {
-            Ok(()) => {
-                if cli.verbose && cli.backend.is_none() {
-                    let not: String = refused.iter().map(|r| format!("; not {r}")).collect();
-                    eprintln!(
-                        "backend: {} (fastest this kernel supports){not}",
-                        kind.name()
-                    );
+        let detach = estimate_detach(cli, backend.as_ref(), &found.targets, &rcu);
+        match &chosen {
+            None => {
+                let fine = detach <= ANNOUNCE_ABOVE;
+                chosen = Some((backend, found, all, detach));
+                if fine {
+                    break;
                 }
-                return Ok((backend, found, all));
             }
-            Err(e) if cli.backend.is_some() => return Err(e),
-            Err(e) => refused.push(format!("{e:#}")),
+            // The faster backend per packet would keep the machine waiting
+            // minutes after Ctrl-C: a later one that detaches at least
+            // twice as fast is taken instead.
+            Some((first, .., first_detach)) if detach * 2 <= *first_detach => {
+                refused.push(format!(
+                    "{}: detaching {} functions would take about {:.0}s (this one: {:.0}s)",
+                    first.kind().name(),
+                    found.targets.len(),
+                    first_detach.as_secs_f64(),
+                    detach.as_secs_f64()
+                ));
+                chosen = Some((backend, found, all, detach));
+                why = "detaches faster";
+                break;
+            }
+            Some(_) => {}
         }
     }
-    bail!("no backend works on this kernel: {}", refused.join("; "))
+    let Some((backend, found, all, _)) = chosen else {
+        bail!("no backend works on this kernel: {}", refused.join("; "));
+    };
+    if cli.verbose {
+        let not: String = refused.iter().map(|r| format!("; not {r}")).collect();
+        eprintln!("backend: {} ({why}){not}", backend.kind().name());
+    }
+    Ok((backend, found, all))
+}
+
+/// `kind` if the running kernel can serve it, with the functions it would
+/// trace (`found`, after the user's filters) and all it could (`all`).
+fn try_backend(
+    kind: BackendKind,
+    graph: bool,
+    tracefs: &Path,
+    facts: &KernelFacts,
+    filter: &NameFilter,
+) -> Result<(Box<dyn Backend>, Discovery, Discovery)> {
+    let backend = backend::create(kind, graph)?;
+    let found = backend.discover(facts, filter);
+    // Try the backend on a target even when the user's filters match none.
+    let all = backend.discover(facts, &NameFilter::default());
+    backend.requirement(tracefs)?;
+    match all.targets.first() {
+        Some(sample) => backend.check(tracefs, sample)?,
+        None => bail!(
+            "backend {}: the kernel offers nothing to attach to{}",
+            kind.name(),
+            facts
+                .note
+                .as_deref()
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default()
+        ),
+    }
+    Ok((backend, found, all))
+}
+
+/// How long detaching `targets` from `backend` would take here.
+fn estimate_detach(
+    cli: &Cli,
+    backend: &dyn Backend,
+    targets: &[Target],
+    rcu: &KernelRcu,
+) -> Duration {
+    let plan = detach_estimate::Plan::new(
+        backend.kind(),
+        targets,
+        cli.tracer == TracerKind::FunctionGraph,
+        backend.expedite_rcu() && !cli.no_rcu_expedite,
+    );
+    detach_estimate::estimate(&plan, rcu)
 }
 
 fn report_discovery(facts: &KernelFacts, found: &Discovery, max_positions: usize) {

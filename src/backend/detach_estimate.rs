@@ -55,6 +55,20 @@ pub struct Plan {
     pub expedite: bool,
 }
 
+impl Plan {
+    /// Attaching `targets` with `backend`.
+    pub fn new(backend: BackendKind, targets: &[Target], graph: bool, expedite: bool) -> Self {
+        let positions: HashSet<usize> = targets.iter().map(|t| t.skb_pos).collect();
+        Plan {
+            backend,
+            functions: targets.len(),
+            positions: positions.len(),
+            graph,
+            expedite,
+        }
+    }
+}
+
 /// Seconds per kprobe removed, with expedited grace periods: 1,472 kprobes
 /// in 25.8-26.1 s (custom 6.1 guest).
 const KPROBE_EXPEDITED_S: f64 = 0.018;
@@ -126,14 +140,7 @@ pub fn announce(
     verbose: bool,
 ) {
     let rcu = KernelRcu::read(Path::new("/sys/kernel"));
-    let positions: HashSet<usize> = targets.iter().map(|t| t.skb_pos).collect();
-    let plan = Plan {
-        backend: backend.kind(),
-        functions: targets.len(),
-        positions: positions.len(),
-        graph,
-        expedite,
-    };
+    let plan = Plan::new(backend.kind(), targets, graph, expedite);
     if verbose {
         eprintln!(
             "detach: estimated {:.1}s for {} functions (real-time kernel: {}, rcu_normal: {})",
