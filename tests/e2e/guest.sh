@@ -338,6 +338,9 @@ topology_marks -A
 if start_ipft ftrace -m $MARK -o json -v -b ftrace "${FULL[@]}"; then
 	marked_ping ftrace
 	kill -INT "${IPFT_PID[ftrace]}"
+	# Minutes of grace periods from here on, the vCPUs mostly idle: the
+	# host boots the next guest now (tests/e2e/guests.rs).
+	: > "$OUT/quiet"
 fi
 for work in "${AT_END[@]}"; do
 	$work
