@@ -5,7 +5,9 @@
 # function attached. Boots the custom 6.1 kernel (kprobe-multi) and Debian
 # 6.1 (kprobe); in each boot no-ipft, mark and expression runs alternate.
 # Prints the added time per packet (1/pps with ipft - 1/pps without) and the
-# ratio expression/mark. Run as root:  bash bench/selection.sh [COUNT] [ROUNDS]
+# ratio expression/mark; with BASE=git revision, the same for that build
+# (built beside this one) in the same boot. Run as root:
+#   bash bench/selection.sh [COUNT] [ROUNDS]
 # (GUESTS="custom" or "debian" for one of them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +16,14 @@ ROUNDS=${2:-3}
 cargo build --release
 OUT=target/bench-selection
 rm -rf "$OUT"
+base_bin=
+if [ -n "${BASE:-}" ]; then
+	git worktree remove --force target/bench-base 2>/dev/null || true
+	git worktree add --detach target/bench-base "$BASE" > /dev/null
+	# (its own target folder, kept between runs: a rebuild is incremental)
+	(cd target/bench-base && CARGO_TARGET_DIR=../bench-base-target cargo build --release -q)
+	base_bin=$PWD/target/bench-base-target/release/ipft
+fi
 debian=$(ls /boot/vmlinuz-6.1.0-*-amd64 | sort -V | tail -n 1)
 GUESTS=${GUESTS:-custom debian}
 for run in "custom:kprobe-multi:../shared/kernels/vmlinuz-6.1-ipft" "debian:kprobe:$debian"; do
@@ -25,14 +35,14 @@ for run in "custom:kprobe-multi:../shared/kernels/vmlinuz-6.1-ipft" "debian:kpro
 	mkdir -p "$OUT/$label"
 	timeout 3000 vng --run "$image" --disable-kvm --force-9p --memory 2G --cpus 2 \
 		--rwdir "$PWD/$OUT/$label" \
-		--exec "bash $PWD/bench/selection_guest.sh $PWD/$OUT/$label $PWD/target/release/ipft $backend $COUNT $ROUNDS" \
+		--exec "bash $PWD/bench/selection_guest.sh $PWD/$OUT/$label $PWD/target/release/ipft $backend $COUNT $ROUNDS $base_bin" \
 		> "$OUT/$label/vng.log" 2>&1 || true
 	[ -f "$OUT/$label/done" ] || { echo "guest $label did not finish: see $OUT/$label" >&2; exit 1; }
 done
 python3 - "$OUT" <<'PY'
 import json, sys
 from pathlib import Path
-print(f"{'guest':>7} {'backend':>13} {'round':>5} {'base pps':>9} {'mark pps':>9} {'expr pps':>9} {'mark +us':>9} {'expr +us':>9} {'expr/mark':>9}")
+print(f"{'guest':>7} {'backend':>13} {'build':>5} {'round':>5} {'base pps':>9} {'mark pps':>9} {'expr pps':>9} {'mark +us':>9} {'expr +us':>9} {'expr/mark':>9}")
 for label in ("custom", "debian"):
     results = Path(sys.argv[1]) / label / "selection.jsonl"
     if not results.exists():
@@ -40,6 +50,10 @@ for label in ("custom", "debian"):
     for line in results.read_text().splitlines():
         r = json.loads(line)
         add = lambda pps: 1e6 / pps - 1e6 / r["baseline_pps"]
-        m, e = add(r["mark_pps"]), add(r["expression_pps"])
-        print(f"{label:>7} {r['backend']:>13} {r['round']:>5} {r['baseline_pps']:>9.0f} {r['mark_pps']:>9.0f} {r['expression_pps']:>9.0f} {m:>9.1f} {e:>9.1f} {e / m:>9.2f}")
+        for build, prefix in (("this", ""), ("base", "base_")):
+            if prefix + "mark_pps" not in r:
+                continue
+            mark, expr = r[prefix + "mark_pps"], r[prefix + "expression_pps"]
+            m, e = add(mark), add(expr)
+            print(f"{label:>7} {r['backend']:>13} {build:>5} {r['round']:>5} {r['baseline_pps']:>9.0f} {mark:>9.0f} {expr:>9.0f} {m:>9.1f} {e:>9.1f} {e / m:>9.2f}")
 PY

@@ -3,14 +3,16 @@
 # selection on traffic that is NOT selected. Unmarked ping floods to
 # 10.0.1.2 with no ipft, with ipft selecting by mark, and with ipft selecting
 # by a pcap-filter expression (every skb function attached), alternated
-# ROUNDS times in this one boot. Writes $OUT/selection.jsonl.
-#   selection_guest.sh OUT IPFT_BINARY BACKEND COUNT ROUNDS
+# ROUNDS times in this one boot, and the same two with another build
+# (BASE_IPFT) when given. Writes $OUT/selection.jsonl.
+#   selection_guest.sh OUT IPFT_BINARY BACKEND COUNT ROUNDS [BASE_IPFT]
 set -u
 OUT=$1
 IPFT=$2
 BACKEND=$3
 COUNT=${4:-5000}
 ROUNDS=${5:-3}
+BASE_IPFT=${6:-}
 mkdir -p "$OUT"
 exec 2> "$OUT/guest.log"
 set -x
@@ -18,11 +20,12 @@ set -x
 
 . "$(dirname "$0")/flood.sh"
 
-# flood_with NAME ARGS...: the flood's pps with ipft attached with ARGS.
+# flood_with NAME BINARY ARGS...: the flood's pps with BINARY attached
+# with ARGS.
 flood_with() {
-	local name=$1 pid
-	shift
-	"$IPFT" -b "$BACKEND" -o json "$@" > /dev/null 2> "$OUT/$name.err" &
+	local name=$1 binary=$2 pid
+	shift 2
+	"$binary" -b "$BACKEND" -o json "$@" > /dev/null 2> "$OUT/$name.err" &
 	pid=$!
 	while ! grep -q "Trace ready!" "$OUT/$name.err"; do
 		kill -0 $pid 2>/dev/null || { echo 0; return; }
@@ -35,8 +38,14 @@ flood_with() {
 
 for round in $(seq 1 "$ROUNDS"); do
 	base=$(flood_pps)
-	mark=$(flood_with mark_$round -m $MARK)
-	expr=$(flood_with expr_$round 'host 10.0.0.2 and icmp')
-	echo "{\"kernel\":\"$(uname -r)\",\"backend\":\"$BACKEND\",\"round\":$round,\"baseline_pps\":$base,\"mark_pps\":$mark,\"expression_pps\":$expr}" >> "$OUT/selection.jsonl"
+	mark=$(flood_with mark_$round "$IPFT" -m $MARK)
+	expr=$(flood_with expr_$round "$IPFT" 'host 10.0.0.2 and icmp')
+	others=
+	if [ -n "$BASE_IPFT" ]; then
+		base_mark=$(flood_with base_mark_$round "$BASE_IPFT" -m $MARK)
+		base_expr=$(flood_with base_expr_$round "$BASE_IPFT" 'host 10.0.0.2 and icmp')
+		others=",\"base_mark_pps\":$base_mark,\"base_expression_pps\":$base_expr"
+	fi
+	echo "{\"kernel\":\"$(uname -r)\",\"backend\":\"$BACKEND\",\"round\":$round,\"baseline_pps\":$base,\"mark_pps\":$mark,\"expression_pps\":$expr$others}" >> "$OUT/selection.jsonl"
 done
 echo done > "$OUT/done"
