@@ -179,21 +179,35 @@ fn scan(btf: &Btf, module: &str, types: &mut SkbTypes) -> Result<()> {
             continue;
         };
         let params = &proto.parameters;
-        let mut skb_pos = None;
-        for (i, p) in params.iter().enumerate() {
-            if p.is_variadic() {
-                continue;
+        let skb_params: Vec<usize> = params
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| !p.is_variadic())
+            .filter(|(_, p)| {
+                let tid = p.get_type_id().unwrap_or(0);
+                *skb_ptr_cache
+                    .entry(tid)
+                    .or_insert_with(|| is_skb_ptr(btf, tid))
+            })
+            .map(|(i, _)| i)
+            .take(2)
+            .collect();
+        let Some(&first) = skb_params.first() else {
+            continue;
+        };
+        // __skb_clone(n, skb), __copy_skb_header(new, old): at entry the
+        // first sk_buff is memory being filled, whose stale mark and head
+        // would select or track a packet it is not; the source is traced.
+        let skb_pos = match skb_params.get(1) {
+            Some(&source)
+                if btf
+                    .resolve_name(&params[first])
+                    .is_ok_and(|n| DESTINATION_NAMES.contains(&n.as_str())) =>
+            {
+                source
             }
-            let tid = p.get_type_id().unwrap_or(0);
-            let is_skb = *skb_ptr_cache
-                .entry(tid)
-                .or_insert_with(|| is_skb_ptr(btf, tid));
-            if is_skb {
-                skb_pos = Some(i);
-                break;
-            }
-        }
-        let Some(skb_pos) = skb_pos else { continue };
+            _ => first,
+        };
         let unsupported = if params.iter().any(|p| p.is_variadic()) {
             Some(Unsupported::Variadic)
         } else if params[..=skb_pos]
@@ -271,6 +285,10 @@ pub(crate) fn resolve(btf: &Btf, id: u32) -> Type {
     }
     btf.resolve_type_by_id(id).unwrap_or(Type::Void)
 }
+
+/// Names of a first `struct sk_buff *` parameter that is the destination
+/// of a copy (not yet a packet at entry) when a second one follows.
+const DESTINATION_NAMES: &[&str] = &["n", "new"];
 
 /// `struct sk_buff *`, possibly const/volatile and behind typedefs.
 fn is_skb_ptr(btf: &Btf, id: u32) -> bool {
@@ -360,6 +378,20 @@ mod tests {
         // bool __skb_flow_dissect(const struct net *net, const struct sk_buff *skb, ...)
         let dissect = find(&funcs, "__skb_flow_dissect");
         assert_eq!(dissect.skb_pos, 1, "const struct sk_buff * must count");
+
+        // void skb_copy_header(struct sk_buff *new, const struct sk_buff *old):
+        // the source is traced, not the skb being filled.
+        assert_eq!(find(&funcs, "skb_copy_header").skb_pos, 1);
+        for static_fn in ["__skb_clone", "__copy_skb_header"] {
+            if let Some(f) = funcs.iter().find(|f| f.name == static_fn) {
+                assert_eq!(f.skb_pos, 1, "{static_fn}");
+            }
+        }
+        // int skb_try_coalesce(struct sk_buff *to, struct sk_buff *from, ...):
+        // `to` is a live packet.
+        if let Some(f) = funcs.iter().find(|f| f.name == "skb_try_coalesce") {
+            assert_eq!(f.skb_pos, 0);
+        }
 
         // Functions with no sk_buff parameter are not listed.
         assert!(!funcs.iter().any(|f| f.name == "schedule"));

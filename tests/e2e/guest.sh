@@ -183,9 +183,7 @@ fi
 scenario full_kprobe
 # Every skb function attached with kprobes, a marked ping. The kprobe
 # backend expedites RCU while detaching only. (No other traffic beside the
-# full attaches: at the entry of __skb_clone(n, skb) and __copy_skb_header,
-# n is a recycled sk_buff whose stale mark and head get it selected, and a
-# later packet whose buffer reuses that head is then followed.)
+# full attaches, so that every event is the ping's.)
 cat /sys/kernel/rcu_expedited > "$OUT/rcu_expedited.before"
 launch_ipft full -m $MARK -o json -v -b kprobe "${FULL[@]}"
 # Beside it, on the same ping: the listing (after veth, a module on the
