@@ -316,6 +316,7 @@ fn man_page(cmd: clap::Command, version: &str) -> Vec<u8> {
         ("0", "Success: tracing stopped by Ctrl-C or SIGTERM and the results printed, or --list, --gen, --help, --version done."),
         ("1", "Run-time failure (kernel support, permissions, loading or attaching), with one line on stderr."),
         ("2", "Bad command-line value, including selectors that cannot be used (no selector, unknown namespace or device) and pcap-filter expressions libpcap rejects, with one line on stderr naming it; nothing was attached."),
+        ("130", "Ctrl-C while waiting for an earlier ipft to finish detaching, or a second Ctrl-C; nothing is left attached."),
     ] {
         r.control("TP", []).text([bold(code)]).text([roman(meaning)]);
     }
@@ -329,6 +330,10 @@ fn man_page(cmd: clap::Command, version: &str) -> Vec<u8> {
         (
             "IPFT_TRACEFS",
             "tracefs instead of /sys/kernel/tracing (mounted there by ipft if needed).",
+        ),
+        (
+            "IPFT_DETACH_LOCK",
+            "The background detach's lock file instead of /run/ipft-detach.lock (tests).",
         ),
         (
             "CC, CFLAGS",
@@ -355,6 +360,10 @@ fn man_page(cmd: clap::Command, version: &str) -> Vec<u8> {
         (
             "/sys/kernel/rcu_expedited",
             "Set while kprobes detach, then put back (--no-rcu-expedite leaves it alone).",
+        ),
+        (
+            "/run/ipft-detach.lock",
+            "Held by an ipft detaching in the background (pid and probe count inside; /tmp/ipft-detach.lock where /run is read-only); a new ipft waits for it.",
         ),
     ] {
         r.control("TP", [])

@@ -147,6 +147,11 @@ pub struct Cli {
     #[arg(long)]
     pub no_rcu_expedite: bool,
 
+    /// Detach in the foreground even on a terminal: exit only once every
+    /// probe is removed (without a terminal ipft always does)
+    #[arg(long)]
+    pub wait_detach: bool,
+
     /// Once tracing is live, accept TCP connections on 127.0.0.1 (readiness probe)
     #[arg(long)]
     pub enable_probe_server: bool,

@@ -4,6 +4,7 @@
 //! and a non-zero exit status. The work itself is in [`session`].
 
 mod backend;
+mod background_detach;
 mod bpf;
 mod cli;
 mod decode;

@@ -1,12 +1,14 @@
 //! One run of ipft, start to end: validate the request against the kernel,
 //! discover functions, then either list them or load, attach, read events
-//! until Ctrl-C/SIGTERM, detach and print.
+//! until Ctrl-C/SIGTERM, print, and detach (in a background process on a
+//! terminal, see [`crate::background_detach`]).
 //!
 //! Owns the order of these steps and the messages on stderr; the steps
 //! themselves live in their own modules.
 
 use crate::backend::detach_estimate::{self, KernelRcu, ANNOUNCE_ABOVE};
 use crate::backend::{self, Backend, LoadOptions};
+use crate::background_detach;
 use crate::cli::{BackendKind, Cli, OutputKind, TracerKind};
 use crate::decode::Decoder;
 use crate::discovery::{Discovery, KernelFacts, NameFilter, Target};
@@ -25,7 +27,7 @@ use crate::verdict::Journeys;
 use anyhow::{bail, Context, Result};
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -49,6 +51,11 @@ pub fn run(cli: Cli) -> Result<()> {
     } else {
         Some(Selection::from_cli(&cli)?)
     };
+    // An earlier ipft may still be detaching in the background: attaching
+    // now would wait on the same kernel locks. Listing attaches nothing.
+    if !cli.list {
+        background_detach::wait_for_earlier()?;
+    }
     let tracefs = tracefs::find_or_mount()?;
     let filter = NameFilter {
         regex: cli.regex.clone(),
@@ -569,16 +576,23 @@ fn trace<'t>(
         None => None,
     };
 
-    let detach_time = detach(cli, backend, &progs, attached.links);
+    let received = out.count();
+    let left_out = out.summary();
+    // Flushed and closed before a background detach forks: nothing of the
+    // output is left in a buffer for two processes to write.
+    drop(out);
+
+    // Everything is printed before detaching: in the background the
+    // process exits right after, and in the foreground the results should
+    // not wait for minutes of kernel time.
     if cli.verbose {
-        eprintln!("detach: {:.2}s (wall)", detach_time.as_secs_f64());
         eprintln!("lost per CPU: {per_cpu:?}, lost by the reader: {reader_lost}");
         eprintln!("peak memory (RSS): {} KiB", peak_rss_kib());
     }
     if cli.output == OutputKind::Json {
         // Machine-readable summary, on stderr so stdout stays one event per line.
         let summary = serde_json::json!({
-            "events_received": out.count(),
+            "events_received": received,
             "events_lost": lost,
             "lost_per_cpu": per_cpu,
             "tracking": tracking,
@@ -590,7 +604,7 @@ fn trace<'t>(
     for line in journeys.summary().lines() {
         eprintln!("{line}");
     }
-    if let Some(line) = out.summary() {
+    if let Some(line) = left_out {
         eprintln!("{line}");
     }
     if let Some(stats) = &tracking {
@@ -600,12 +614,15 @@ fn trace<'t>(
         eprintln!("{line}");
     }
     if lost > 0 {
-        eprintln!(
-            "{} events received, {lost} events lost; raise --perf-page-count",
-            out.count()
-        );
+        eprintln!("{received} events received, {lost} events lost; raise --perf-page-count");
     } else {
-        eprintln!("{} events received, 0 lost", out.count());
+        eprintln!("{received} events received, 0 lost");
+    }
+
+    if let Some(detach_time) = detach(cli, backend, &progs, attached.links) {
+        if cli.verbose {
+            eprintln!("detach: {:.2}s (wall)", detach_time.as_secs_f64());
+        }
     }
     Ok(())
 }
@@ -616,13 +633,16 @@ fn trace<'t>(
 const KEEP_PROGRAMS_RUNNING: &str = "IPFT_BENCH_KEEP_PROGRAMS_RUNNING";
 
 /// Detaches every link, with expedited RCU grace periods where they help
-/// the backend (unless --no-rcu-expedite); returns the wall time.
+/// the backend (unless --no-rcu-expedite). On a terminal without
+/// --wait-detach, in a background process (src/background_detach.rs), so
+/// the prompt comes back at once: returns None. Else here, returning the
+/// wall time.
 fn detach(
     cli: &Cli,
     backend: &dyn Backend,
     progs: &backend::Programs,
     links: Vec<backend::Attachment>,
-) -> Duration {
+) -> Option<Duration> {
     // Programs first: the kernel may take minutes to remove every probe.
     // (bench/kill_switch.sh measures the machine without it.)
     if std::env::var_os(KEEP_PROGRAMS_RUNNING).is_none() {
@@ -630,9 +650,27 @@ fn detach(
             eprintln!("warning: {e:#}; probes keep working until they are removed");
         }
     }
-    let _expedited =
-        rcu::expedite_detach(backend.expedite_rcu() && !cli.no_rcu_expedite, cli.verbose);
-    backend::detach(links)
+    let expedite = backend.expedite_rcu() && !cli.no_rcu_expedite;
+    // Scripts read the exit as "everything is gone": they keep waiting.
+    let mut links = links;
+    if !links.is_empty() && !cli.wait_detach && std::io::stderr().is_terminal() {
+        let count = links.len();
+        match background_detach::start(links, expedite, &background_detach::lock_path()) {
+            Ok(pid) => {
+                eprintln!(
+                    "detaching {count} {} probes in the background (pid {pid}); a new ipft waits for it",
+                    backend.kind().name()
+                );
+                return None;
+            }
+            Err((back, e)) => {
+                eprintln!("warning: cannot detach in the background ({e}); detaching here");
+                links = back;
+            }
+        }
+    }
+    let _expedited = rcu::expedite_detach(expedite, cli.verbose);
+    Some(backend::detach(links))
 }
 
 /// Peak resident memory of this process.

@@ -349,6 +349,182 @@ fn probe_server_accepts_only_once_ready() {
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
 }
 
+/// A lock file of the test's own (ipft's `IPFT_DETACH_LOCK`), so that
+/// holding it holds back no other test's ipft.
+fn private_lock(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/host-misc");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{name}.lock"));
+    let _ = std::fs::remove_file(&path);
+    path
+}
+
+/// Whether some process holds the flock on `path`.
+fn lock_held(path: &std::path::Path) -> bool {
+    use std::os::fd::AsRawFd;
+    let file = std::fs::File::open(path).unwrap();
+    // SAFETY: an open descriptor; the lock goes with the file.
+    unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) != 0 }
+}
+
+/// Whether process `pid` has exited (gone, or a zombie not yet reaped).
+fn exited(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z')),
+        Err(_) => true,
+    }
+}
+
+fn poll_until(what: &str, limit: std::time::Duration, mut done: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !done() {
+        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// On a terminal the prompt comes back at once after Ctrl-C: the results
+/// are printed, then a background process detaches, holding the lock.
+#[test]
+#[ignore = "needs root; run with --include-ignored"]
+fn on_a_terminal_ipft_exits_at_once_and_detaches_in_the_background() {
+    let lock = private_lock("pty");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/host-misc");
+    let out_path = dir.join("pty.out");
+    // script(1) gives ipft a pseudo-terminal; the shell says its pid, then
+    // becomes ipft.
+    let command = format!(
+        "echo ipft-pid $$; exec {} -b tracepoint -m 1 -v",
+        env!("CARGO_BIN_EXE_ipft")
+    );
+    let mut script = Command::new("script")
+        .args(["-qfc", &command, "/dev/null"])
+        .env("IPFT_DETACH_LOCK", &lock)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .spawn()
+        .expect("script (util-linux)");
+    let text = || std::fs::read_to_string(&out_path).unwrap_or_default();
+    poll_until("Trace ready!", std::time::Duration::from_secs(60), || {
+        text().contains("Trace ready!")
+    });
+    let pid: u32 = text()
+        .split("ipft-pid ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no pid in {}", text()));
+    let interrupted = std::time::Instant::now();
+    // SAFETY: signals ipft's own process.
+    unsafe { libc::kill(pid as i32, libc::SIGINT) };
+    poll_until("ipft's exit", std::time::Duration::from_secs(30), || {
+        exited(pid)
+    });
+    let took = interrupted.elapsed();
+    eprintln!("SIGINT to ipft's exit on a terminal: {took:?}");
+    assert!(script.wait().unwrap().success());
+    let text = text();
+    assert!(
+        took < std::time::Duration::from_secs(1),
+        "the prompt came back after {took:?}: {text}"
+    );
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("detaching ") && l.contains("in the background (pid "))
+        .unwrap_or_else(|| panic!("no background line: {text}"));
+    // Results first: the summary is printed before the detach starts.
+    let summary = text.find("events received, 0 lost").expect("summary");
+    assert!(summary < text.find(line).unwrap(), "{text}");
+    // The detach is not measured here: -v has no time for it.
+    assert!(
+        !text
+            .lines()
+            .any(|l| l.starts_with("detach: ") && l.trim_end().ends_with("(wall)")),
+        "{text}"
+    );
+    let child: u32 = line
+        .split("(pid ")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no pid in {line}"));
+    let holder = std::fs::read_to_string(&lock).unwrap();
+    assert!(holder.starts_with(&format!("{child} ")), "{holder}");
+    poll_until(
+        "the background detach",
+        std::time::Duration::from_secs(120),
+        || exited(child),
+    );
+    assert!(!lock_held(&lock), "lock still held after the detach");
+    let left = programs_left();
+    assert!(left.is_empty(), "programs left: {left:?}");
+}
+
+/// A new ipft waits, before attaching anything, while an earlier one
+/// detaches (a held lock stands for it); Ctrl-C gives up with status 130.
+#[test]
+#[ignore = "needs root; run with --include-ignored"]
+fn a_new_ipft_waits_for_an_earlier_detach() {
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+    let lock = private_lock("wait");
+    let mut held = std::fs::File::create(&lock).unwrap();
+    // SAFETY: an open descriptor.
+    assert_eq!(
+        unsafe { libc::flock(held.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) },
+        0
+    );
+    writeln!(held, "4242 7").unwrap();
+    let spawn = |name: &str| {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/host-misc");
+        let err = dir.join(format!("{name}.err"));
+        let child = Command::new(env!("CARGO_BIN_EXE_ipft"))
+            .args(["-b", "tracepoint", "-m", "1"])
+            .env("IPFT_DETACH_LOCK", &lock)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&err).unwrap())
+            .spawn()
+            .unwrap();
+        (child, err)
+    };
+    let waiting =
+        "ipft: an earlier ipft (pid 4242) is still detaching 7 probes; waiting for it (Ctrl-C to give up)";
+    let read = |p: &PathBuf| std::fs::read_to_string(p).unwrap_or_default();
+
+    let (mut given_up, given_up_err) = spawn("wait-interrupted");
+    poll_until(
+        "the waiting line",
+        std::time::Duration::from_secs(30),
+        || read(&given_up_err).contains(waiting),
+    );
+    // SAFETY: signals the test's own child.
+    unsafe { libc::kill(given_up.id() as i32, libc::SIGINT) };
+    let status = given_up.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{}", read(&given_up_err));
+    assert_eq!(read(&given_up_err).trim_end(), waiting);
+
+    let (mut child, err) = spawn("wait-released");
+    poll_until(
+        "the waiting line",
+        std::time::Duration::from_secs(30),
+        || read(&err).contains(waiting),
+    );
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(!read(&err).contains("Trace ready!"), "{}", read(&err));
+    drop(held);
+    wait_ready(&err);
+    // SAFETY: signals the test's own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    assert!(child.wait().unwrap().success(), "{}", read(&err));
+    let text = read(&err);
+    assert!(text.starts_with(waiting), "{text}");
+    // stderr is a file: detached in the foreground, nothing in the background.
+    assert!(text.contains("0 lost"), "{text}");
+    assert!(!text.contains("in the background"), "{text}");
+}
+
 extern "C" {
     #[link_name = "kill"]
     fn libc_kill(pid: i32, sig: i32) -> i32;
