@@ -7,7 +7,7 @@ apt-get install -y -qq --no-install-recommends \
 	clang llvm libelf-dev zlib1g-dev pkg-config make \
 	qemu-system-x86 linux-image-amd64 \
 	iptables iputils-ping iproute2 tcpdump libpcap0.8 kmod util-linux procps bc busybox-static libbpf-dev linux-libc-dev \
-	python3-jsonschema >/dev/null
+	python3-jsonschema bpftool >/dev/null
 # The Debian package: building it (dpkg-dev: dpkg-shlibdeps), checking it, its man page and completions.
 apt-get install -y -qq --no-install-recommends dpkg-dev lintian man-db bash-completion zsh fish >/dev/null
 # Debian's 6.12 kernel (bookworm's own archive), the newest point release

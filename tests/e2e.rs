@@ -346,6 +346,35 @@ fn check_nothing_left(kernel: Kernel) {
     assert!(read(&dir, "kprobe_events.after").trim().is_empty());
 }
 
+/// guest.sh's background_detach: ipft under a pseudo-terminal, Ctrl-C.
+fn check_background_detach(kernel: Kernel) {
+    let dir = guest(kernel);
+    let tty = read(&dir, "bg.err");
+    let times: Vec<f64> = read(&dir, "bg.times")
+        .split_whitespace()
+        .map(|t| t.parse().unwrap())
+        .collect();
+    let took = times[1] - times[0];
+    eprintln!(
+        "{}: SIGINT to ipft's exit on a terminal: {took:.3}s",
+        kernel.label()
+    );
+    assert!(took < 1.0, "the prompt came back after {took:.3}s:\n{tty}");
+    // Results first, then the probes go in the background.
+    let received = tty
+        .lines()
+        .find_map(|l| l.trim().strip_suffix(" events received, 0 lost"))
+        .unwrap_or_else(|| panic!("no summary:\n{tty}"));
+    assert!(received.parse::<u64>().unwrap() > 0, "{tty}");
+    let background = tty
+        .find("probes in the background (pid ")
+        .unwrap_or_else(|| panic!("no background detach:\n{tty}"));
+    assert!(tty.find(" events received, 0 lost").unwrap() < background);
+    assert_eq!(read(&dir, "bg_lock.rc").trim(), "0");
+    let progs = read(&dir, "bg.bpftool");
+    assert!(!progs.contains("ipft_"), "programs left:\n{progs}");
+}
+
 fn check_expression_selects(kernel: Kernel) {
     select::check_expression_selects(kernel, &guest(kernel));
 }
@@ -481,5 +510,6 @@ per_kernel!(
     check_drop_stacks_everywhere,
     check_perfetto,
     check_pcapng,
+    check_background_detach,
     check_nothing_left
 );

@@ -345,6 +345,38 @@ for work in "${AT_END[@]}"; do
 done
 reap_ipft ftrace
 
+scenario background_detach
+# On a terminal (script(1) gives ipft one) Ctrl-C gives the prompt back at
+# once: the results are printed, then a background process removes the
+# probes holding the detach lock. Timed from SIGINT to ipft's exit; then
+# the lock is waited for and no ipft program may remain (bpftool).
+export IPFT_DETACH_LOCK=/tmp/ipft-detach.lock
+script -qfc "echo ipft-pid \$\$; exec $IPFT -b kprobe -m $MARK -v -r '$PINGPATH'" /dev/null \
+	< /dev/null > "$OUT/bg.err" 2>&1 &
+IPFT_PID[bg]=$!
+bg_script=$!
+if wait_ready bg; then
+	marked_ping bg
+	bg_ipft=
+	while IFS= read -r line; do
+		if [[ $line == "ipft-pid "* ]]; then
+			bg_ipft=${line#ipft-pid }
+			bg_ipft=${bg_ipft%%[!0-9]*}
+			break
+		fi
+	done < "$OUT/bg.err"
+	interrupted=$EPOCHREALTIME
+	kill -INT "$bg_ipft"
+	until exited "$bg_ipft"; do nap 0.01; done
+	echo "$interrupted $EPOCHREALTIME" > "$OUT/bg.times"
+	wait "$bg_script"
+	unset "IPFT_PID[bg]"
+	flock "$IPFT_DETACH_LOCK" true
+	echo $? > "$OUT/bg_lock.rc"
+	bpftool prog show > "$OUT/bg.bpftool" 2>&1
+fi
+unset IPFT_DETACH_LOCK
+
 scenario nothing_left
 # No ipft kprobe may remain once ipft has exited.
 # (perf-event kprobes are not in kprobe_events; debugfs lists every kprobe)
