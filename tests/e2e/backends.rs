@@ -79,6 +79,13 @@ pub fn check_full_trace_with(kernel: Kernel, scenario: &str) {
         eprintln!("{}: {line}", kernel.label());
     }
     assert_three_pings(&events);
+    // Detached in the foreground (stderr is not a terminal), to the end.
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("detach: ") && l.ends_with("s (wall)")),
+        "{err}"
+    );
+    assert_eq!(read(&dir, &format!("{scenario}.rc")).trim(), "0", "{err}");
     let functions: BTreeSet<&str> = events.iter().map(function).collect();
     eprintln!(
         "{}: full attach saw {} events in {} functions",

@@ -326,30 +326,12 @@ stop_ipft gso_json gso_agg
 # Outputs for viewers (Perfetto).
 . "$(dirname "$0")/outputs.sh"
 
-scenario full_ftrace
-# ftrace (fentry) on every skb function, a marked ping. Last: detaching
-# ~1,500 fentry trampolines takes minutes of RCU-tasks grace periods with
-# the kernel's ftrace_lock held, during which no other tracing could start;
-# work that needs none (AT_END) runs then.
-# The select scenarios removed the marks of topology.sh: back.
-topology_marks -A
-if start_ipft ftrace -m $MARK -o json -v -b ftrace "${FULL[@]}"; then
-	marked_ping ftrace
-	kill -INT "${IPFT_PID[ftrace]}"
-	# Minutes of grace periods from here on, the vCPUs mostly idle: the
-	# host boots the next guest now (tests/e2e/guests.rs).
-	: > "$OUT/quiet"
-fi
-for work in "${AT_END[@]}"; do
-	$work
-done
-reap_ipft ftrace
-
 scenario background_detach
 # On a terminal (script(1) gives ipft one) Ctrl-C gives the prompt back at
 # once: the results are printed, then a background process removes the
 # probes holding the detach lock. Timed from SIGINT to ipft's exit; then
-# the lock is waited for and no ipft program may remain (bpftool).
+# the lock is waited for and no ipft program may remain (bpftool): nothing
+# else traces meanwhile.
 export IPFT_DETACH_LOCK=/tmp/ipft-detach.lock
 script -qfc "echo ipft-pid \$\$; exec $IPFT -b kprobe -m $MARK -v -r '$PINGPATH'" /dev/null \
 	< /dev/null > "$OUT/bg.err" 2>&1 &
@@ -376,6 +358,25 @@ if wait_ready bg; then
 	bpftool prog show > "$OUT/bg.bpftool" 2>&1
 fi
 unset IPFT_DETACH_LOCK
+
+scenario full_ftrace
+# ftrace (fentry) on every skb function, a marked ping. Last: detaching
+# ~1,500 fentry trampolines takes minutes of RCU-tasks grace periods with
+# the kernel's ftrace_lock held, during which no other tracing could start;
+# work that needs none (AT_END) runs then.
+# The select scenarios removed the marks of topology.sh: back.
+topology_marks -A
+if start_ipft ftrace -m $MARK -o json -v -b ftrace "${FULL[@]}"; then
+	marked_ping ftrace
+	kill -INT "${IPFT_PID[ftrace]}"
+	# Minutes of grace periods from here on, the vCPUs mostly idle: the
+	# host boots the next guest now (tests/e2e/guests.rs).
+	: > "$OUT/quiet"
+fi
+for work in "${AT_END[@]}"; do
+	$work
+done
+reap_ipft ftrace
 
 scenario nothing_left
 # No ipft kprobe may remain once ipft has exited.
