@@ -42,18 +42,28 @@ done
 python3 - "$OUT" <<'PY'
 import json, sys
 from pathlib import Path
-print(f"{'guest':>7} {'backend':>13} {'build':>5} {'round':>5} {'base pps':>9} {'mark pps':>9} {'expr pps':>9} {'mark +us':>9} {'expr +us':>9} {'expr/mark':>9}")
+print(f"{'guest':>7} {'backend':>13} {'build':>5} {'round':>5} {'base pps':>9} {'mark pps':>9} {'expr pps':>9} {'mark +us':>9} {'expr +us':>9} {'expr/mark':>9} {'mark ns':>8} {'expr ns':>8}")
 for label in ("custom", "debian"):
     results = Path(sys.argv[1]) / label / "selection.jsonl"
     if not results.exists():
         continue
-    for line in results.read_text().splitlines():
-        r = json.loads(line)
+    rows = [json.loads(line) for line in results.read_text().splitlines()]
+    pooled = {}
+    for r in rows:
         add = lambda pps: 1e6 / pps - 1e6 / r["baseline_pps"]
         for build, prefix in (("this", ""), ("base", "base_")):
             if prefix + "mark_pps" not in r:
                 continue
             mark, expr = r[prefix + "mark_pps"], r[prefix + "expression_pps"]
             m, e = add(mark), add(expr)
-            print(f"{label:>7} {r['backend']:>13} {build:>5} {r['round']:>5} {r['baseline_pps']:>9.0f} {mark:>9.0f} {expr:>9.0f} {m:>9.1f} {e:>9.1f} {e / m:>9.2f}")
+            mns, ens = r.get(prefix + "mark_ns", 0), r.get(prefix + "expression_ns", 0)
+            p = pooled.setdefault(build, [0, 0, 0, 0])
+            p[0] += m; p[1] += e; p[2] += mns; p[3] += ens
+            print(f"{label:>7} {r['backend']:>13} {build:>5} {r['round']:>5} {r['baseline_pps']:>9.0f} {mark:>9.0f} {expr:>9.0f} {m:>9.1f} {e:>9.1f} {e / m:>9.2f} {mns:>8.0f} {ens:>8.0f}")
+    # Over all rounds: the added times summed (a round's ratio moves with
+    # the machine), and the programs' own time per call.
+    for build, (m, e, mns, ens) in pooled.items():
+        n = len(rows)
+        ns = f", programs {mns / n:.0f} ns per call with the mark, {ens / n:.0f} with the expression" if mns else ""
+        print(f"{label:>7} {build:>5} pooled over {n} rounds: mark +{m / n:.1f} us, expression +{e / n:.1f} us per packet, ratio {e / m:.2f}{ns}")
 PY

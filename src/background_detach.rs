@@ -96,8 +96,29 @@ impl DetachLock {
 
     /// Takes the lock if it is free; false when another holds it.
     pub fn try_lock(&self) -> std::io::Result<bool> {
+        self.try_flock(libc::LOCK_EX)
+    }
+
+    /// Takes the lock, waiting as long as another holds it.
+    pub fn lock(&self) -> std::io::Result<()> {
+        self.flock(libc::LOCK_EX)
+    }
+
+    /// Shares the lock if no detach holds it: ipft instances starting at the
+    /// same moment check it side by side without seeing each other as a
+    /// detach (an exclusive check did: an e2e instance waited for nothing).
+    pub fn try_share(&self) -> std::io::Result<bool> {
+        self.try_flock(libc::LOCK_SH)
+    }
+
+    /// Shares the lock, waiting as long as a detach holds it.
+    pub fn share(&self) -> std::io::Result<()> {
+        self.flock(libc::LOCK_SH)
+    }
+
+    fn try_flock(&self, operation: libc::c_int) -> std::io::Result<bool> {
         // SAFETY: an open descriptor.
-        if unsafe { libc::flock(self.file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+        if unsafe { libc::flock(self.file.as_raw_fd(), operation | libc::LOCK_NB) } == 0 {
             return Ok(true);
         }
         let e = std::io::Error::last_os_error();
@@ -107,11 +128,10 @@ impl DetachLock {
         Err(e)
     }
 
-    /// Takes the lock, waiting as long as another holds it.
-    pub fn lock(&self) -> std::io::Result<()> {
+    fn flock(&self, operation: libc::c_int) -> std::io::Result<()> {
         loop {
             // SAFETY: an open descriptor.
-            if unsafe { libc::flock(self.file.as_raw_fd(), libc::LOCK_EX) } == 0 {
+            if unsafe { libc::flock(self.file.as_raw_fd(), operation) } == 0 {
                 return Ok(());
             }
             let e = std::io::Error::last_os_error();
@@ -152,7 +172,7 @@ fn wait_free(path: &Path, on_wait: impl FnOnce(Option<Holder>)) -> std::io::Resu
     let Ok(lock) = DetachLock::open(path) else {
         return Ok(false);
     };
-    if lock.try_lock()? {
+    if lock.try_share()? {
         return Ok(false);
     }
     // The holder writes right after taking the lock: give it a moment.
@@ -165,7 +185,7 @@ fn wait_free(path: &Path, on_wait: impl FnOnce(Option<Holder>)) -> std::io::Resu
         holder = lock.holder();
     }
     on_wait(holder);
-    lock.lock()?;
+    lock.share()?;
     Ok(true)
 }
 
@@ -178,11 +198,11 @@ pub fn wait_for_earlier() -> anyhow::Result<()> {
     let _exit_on_signal = ExitOnSignal::install();
     wait_free(&path, |holder| match holder {
         Some(h) => eprintln!(
-            "ipft: an earlier ipft (pid {}) is still detaching {} probes; waiting for it (Ctrl-C to give up)",
+            "note: an earlier ipft (pid {}) is still detaching {} probes; waiting for it (Ctrl-C to give up)",
             h.pid, h.links
         ),
         None => eprintln!(
-            "ipft: an earlier ipft is still detaching its probes; waiting for it (Ctrl-C to give up)"
+            "note: an earlier ipft is still detaching its probes; waiting for it (Ctrl-C to give up)"
         ),
     })
     .map_err(|e| anyhow::anyhow!("cannot wait for {}: {e}", path.display()))?;
@@ -369,6 +389,24 @@ mod tests {
         let other = DetachLock::open(&path).unwrap();
         assert_eq!(other.holder(), Some(Holder { pid: 7, links: 3 }));
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "7 3\n");
+    }
+
+    #[test]
+    fn starting_instances_share_the_check_and_a_detach_excludes_them() {
+        let (_dir, path) = temp_lock();
+        let (a, b, detach) = (
+            DetachLock::open(&path).unwrap(),
+            DetachLock::open(&path).unwrap(),
+            DetachLock::open(&path).unwrap(),
+        );
+        // Two ipft starting at once: neither sees a detach.
+        assert!(a.try_share().unwrap());
+        assert!(b.try_share().unwrap());
+        assert!(!wait_free(&path, |_| panic!("waited for a checker")).unwrap());
+        drop((a, b));
+        assert!(detach.try_lock().unwrap());
+        let starting = DetachLock::open(&path).unwrap();
+        assert!(!starting.try_share().unwrap(), "a detach holds it");
     }
 
     #[test]

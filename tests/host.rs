@@ -490,7 +490,7 @@ fn a_new_ipft_waits_for_an_earlier_detach() {
         (child, err)
     };
     let waiting =
-        "ipft: an earlier ipft (pid 4242) is still detaching 7 probes; waiting for it (Ctrl-C to give up)";
+        "note: an earlier ipft (pid 4242) is still detaching 7 probes; waiting for it (Ctrl-C to give up)";
     let read = |p: &PathBuf| std::fs::read_to_string(p).unwrap_or_default();
 
     let (mut given_up, given_up_err) = spawn("wait-interrupted");

@@ -72,7 +72,7 @@ launch_ipft() {
 # as it grows); one that exits first gets its exit status in $name.rc.
 # Fails if any of them did not get ready.
 wait_ready() {
-	local xtrace=$- name pid fd line rest ready fatal failed=0 i
+	local xtrace=$- name pid fd line rest ready fatal failed=0 i j
 	set +x # (one trace line per line read would flood guest.log)
 	for name; do
 		pid=${IPFT_PID[$name]-}
@@ -92,6 +92,13 @@ wait_ready() {
 			[ -n "$ready" ] && break
 			rest+=$line # a line still being written
 			if [ -n "$fatal" ] || exited "$pid"; then
+				# An error line is followed by the exit; never wait
+				# forever for a process that goes on.
+				for ((j = 0; j < 100; j++)); do
+					exited "$pid" && break
+					nap 0.1
+				done
+				exited "$pid" || kill -9 "$pid"
 				wait "$pid"
 				echo $? > "$OUT/$name.rc"
 				unset "IPFT_PID[$name]"
