@@ -340,6 +340,7 @@ scenario background_detach
 # the lock is waited for and no ipft program may remain (bpftool): nothing
 # else traces meanwhile.
 export IPFT_DETACH_LOCK=/tmp/ipft-detach.lock
+: > "$OUT/bg.err" # (there before wait_ready reads it)
 script -qfc "echo ipft-pid \$\$; exec $IPFT -b kprobe -m $MARK -v -r '$PINGPATH'" /dev/null \
 	< /dev/null > "$OUT/bg.err" 2>&1 &
 IPFT_PID[bg]=$!
