@@ -334,6 +334,9 @@ stop_ipft gso_json gso_agg
 . "$(dirname "$0")/outputs.sh"
 
 scenario background_detach
+# The select scenarios removed the marks of topology.sh: back (for this
+# scenario's ping and the full fentry attach after it).
+topology_marks -A
 # On a terminal (script(1) gives ipft one) Ctrl-C gives the prompt back at
 # once: the results are printed, then a background process removes the
 # probes holding the detach lock. Timed from SIGINT to ipft's exit; then
@@ -372,8 +375,6 @@ scenario full_ftrace
 # ~1,500 fentry trampolines takes minutes of RCU-tasks grace periods with
 # the kernel's ftrace_lock held, during which no other tracing could start;
 # work that needs none (AT_END) runs then.
-# The select scenarios removed the marks of topology.sh: back.
-topology_marks -A
 if start_ipft ftrace -m $MARK -o json -v -b ftrace "${FULL[@]}"; then
 	marked_ping ftrace
 	kill -INT "${IPFT_PID[ftrace]}"
