@@ -126,8 +126,8 @@ pub struct Cli {
     #[arg(short = 'v', long)]
     pub verbose: bool,
 
-    /// Event buffer size per CPU, in pages (a power of two)
-    #[arg(long, value_name = "N", value_parser = parse_page_count, default_value = "8")]
+    /// Event buffer size per CPU, in pages of 4 KiB (a power of two)
+    #[arg(long, value_name = "N", value_parser = parse_page_count, default_value = "64")]
     pub perf_page_count: u32,
 
     /// Sample period of the event output

@@ -455,7 +455,7 @@ fn trace<'t>(
     )?;
     let obj = progs.obj();
     funcs.install(obj)?;
-    let reader = Reader::new(obj, cli.perf_page_count, use_ringbuf)?;
+    let mut reader = Reader::new(obj, cli.perf_page_count, use_ringbuf)?;
     if cli.verbose {
         eprintln!(
             "load: BPF object linked and loaded in {:.2}s",

@@ -258,7 +258,7 @@ const RSS_BOUND_KIB: u64 = 256 * 1024;
 fn check_flood_losses(kernel: Kernel) {
     let dir = guest(kernel);
     let (mut received, mut lost) = (Vec::new(), Vec::new());
-    for pages in [1, 8] {
+    for pages in [1, 64] {
         let name = format!("flood_{pages}");
         let err = read(&dir, &format!("{name}.err"));
         assert_eq!(read(&dir, &format!("{name}.rc")).trim(), "0", "{err}");

@@ -140,14 +140,14 @@ pub fn check_kprobe_multi(kernel: Kernel) {
             "{err}"
         );
         // Every function: ftrace would take minutes to detach, kprobe is
-        // taken instead; a few functions (flood_8, -r) stay with ftrace.
+        // taken instead; a few functions (flood_64, -r) stay with ftrace.
         assert!(
             list_err.contains("backend: kprobe (detaches faster)")
                 && list_err.contains("; not ftrace: detaching "),
             "auto choice: {list_err}"
         );
         assert!(list_err.contains("not backend kprobe-multi"), "{list_err}");
-        let narrow = read(&dir, "flood_8.err");
+        let narrow = read(&dir, "flood_64.err");
         assert!(
             narrow.contains("backend: ftrace (fastest this kernel supports)"),
             "auto choice: {narrow}"

@@ -286,11 +286,11 @@ scenario flood
 # Flood: a marked ping flood with a deliberately small buffer that the
 # reader drains only on its 100 ms poll (no wakeups: a one-page ring holds
 # about a hundred events, the flood makes thousands in 100 ms, so it must
-# lose), then with the default buffer and wakeups; lost events are counted,
+# lose), then with the default buffer (64 pages) and wakeups; lost events are counted,
 # memory stays bounded. One after the other: the default buffer's losses
 # are measured alone (beside the other instance, on a busy host, they
 # passed the 5% bound).
-for pages in 1 8; do
+for pages in 1 64; do
 	name=flood_$pages
 	starve=
 	[ $pages = 1 ] && starve="--perf-wakeup-events 1000000"

@@ -336,7 +336,10 @@ fn boot(kernel: Kernel, release: impl FnOnce()) -> Result<PathBuf, String> {
         .arg("vng")
         .arg("--run")
         .arg(&image)
+        // --verbose: the kernel's console goes to vng.log, so a guest that
+        // dies (an oops, a panic: vng exits 255) says why.
         .args([
+            "--verbose",
             "--disable-kvm",
             "--force-9p",
             "--memory",
@@ -386,17 +389,29 @@ fn boot(kernel: Kernel, release: impl FnOnce()) -> Result<PathBuf, String> {
         eprintln!("{}: seconds per scenario:\n{timings}", kernel.label());
     }
     if !out.join("done").exists() {
-        let tail: Vec<&str> = log.lines().rev().take(30).collect();
+        let tail = console_tail(&log);
         let guest_log = std::fs::read_to_string(out.join("guest.log")).unwrap_or_default();
         let guest_tail: Vec<&str> = guest_log.lines().rev().take(30).collect();
         return Err(format!(
-            "guest {} ({}) did not finish guest.sh (exit {:?}).\nvng output (last lines, newest first):\n{}\nguest.log (newest first):\n{}",
+            "guest {} ({}) did not finish guest.sh (exit {:?}).\nkernel console (vng.log):\n{}\nguest.log (newest first):\n{}",
             kernel.label(),
             image.display(),
             status.and_then(|s| s.code()),
-            tail.join("\n"),
+            tail,
             guest_tail.join("\n")
         ));
     }
     Ok(out)
+}
+
+/// What a dead guest's console says: from the kernel's first report of
+/// trouble (an oops, a panic, a warning) on, else its last lines.
+fn console_tail(log: &str) -> String {
+    let lines: Vec<&str> = log.lines().collect();
+    let trouble = ["Kernel panic", "BUG:", "Oops", "general protection", "WARNING:"];
+    let start = lines
+        .iter()
+        .position(|l| trouble.iter().any(|t| l.contains(t)))
+        .unwrap_or(lines.len().saturating_sub(30));
+    lines[start..].iter().take(80).copied().collect::<Vec<_>>().join("\n")
 }
