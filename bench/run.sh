@@ -6,6 +6,9 @@
 # traffic while attached, and ipft's peak RSS. Prints a table and writes
 # bench/results.json. Takes 20-35 minutes; run as root:
 #   bash bench/run.sh [FLOOD_COUNT]
+# GUESTS="debian-rt debian-6.12-rt" measures the real-time kernels instead
+# (the 6.1 one: apt-get install linux-image-rt-amd64); each row has ipft's
+# start-up estimate of the detach beside the measured one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 COUNT=${1:-5000}
@@ -13,14 +16,22 @@ cargo build --release
 OUT=target/bench
 rm -rf "$OUT"
 mkdir -p "$OUT"
-# Each kernel by its exact series: vmlinuz-6.1* would also match 6.12.
-newest() { ls /boot/$1 2>/dev/null | sort -V | tail -n 1; }
-debian=$(newest 'vmlinuz-6.1.0-*-amd64')
-debian612=$(newest 'vmlinuz-6.12.*+deb12-amd64')
-[ -n "$debian" ] && [ -n "$debian612" ] || { echo "Debian 6.1 or 6.12 kernel missing in /boot: bash scripts/deps.sh" >&2; exit 1; }
-for kernel in "debian:$debian" "custom:../shared/kernels/vmlinuz-6.1-ipft" "debian-6.12:$debian612"; do
-	label=${kernel%%:*}
-	image=${kernel#*:}
+# Each kernel by its exact series (a regex on the whole name): a glob like
+# vmlinuz-6.1* would also match 6.12, and vmlinuz-6.1.0-*-amd64 the -rt flavour.
+newest() { ls /boot | grep -E "^$1\$" | sort -V | tail -n 1 | sed 's|^|/boot/|'; }
+# GUESTS: which kernels, by label (the real-time ones are installed by
+# scripts/deps.sh too, and measured when asked: GUESTS="debian-rt debian-6.12-rt").
+GUESTS=${GUESTS:-debian custom debian-6.12}
+for label in $GUESTS; do
+	case $label in
+	debian) image=$(newest 'vmlinuz-6\.1\.0-[0-9]+-amd64') ;;
+	custom) image=../shared/kernels/vmlinuz-6.1-ipft ;;
+	debian-6.12) image=$(newest 'vmlinuz-6\.12\.[0-9]+\+deb12-amd64') ;;
+	debian-rt) image=$(newest 'vmlinuz-6\.1\.0-[0-9]+-rt-amd64') ;;
+	debian-6.12-rt) image=$(newest 'vmlinuz-6\.12\.[0-9]+\+deb12-rt-amd64') ;;
+	*) echo "unknown guest $label (debian, custom, debian-6.12, debian-rt, debian-6.12-rt)" >&2; exit 2 ;;
+	esac
+	[ -n "$image" ] || { echo "no kernel for $label in /boot: bash scripts/deps.sh" >&2; exit 1; }
 	mkdir -p "$OUT/$label"
 	timeout 3000 vng --run "$image" --disable-kvm --force-9p --memory 2G --cpus 2 \
 		--rwdir "$PWD/$OUT/$label" \

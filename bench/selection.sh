@@ -24,7 +24,8 @@ if [ -n "${BASE:-}" ]; then
 	(cd target/bench-base && CARGO_TARGET_DIR=../bench-base-target cargo build --release -q)
 	base_bin=$PWD/target/bench-base-target/release/ipft
 fi
-debian=$(ls /boot/vmlinuz-6.1.0-*-amd64 | sort -V | tail -n 1)
+# (exactly Debian's 6.1: the glob vmlinuz-6.1.0-*-amd64 also matches its -rt flavour)
+debian=/boot/$(ls /boot | grep -E '^vmlinuz-6\.1\.0-[0-9]+-amd64$' | sort -V | tail -n 1)
 GUESTS=${GUESTS:-custom debian}
 for run in "custom:kprobe-multi:../shared/kernels/vmlinuz-6.1-ipft" "debian:kprobe:$debian"; do
 	label=${run%%:*}
