@@ -268,7 +268,7 @@ const IGNORED_WHILE_DETACHING: [libc::c_int; 4] =
 /// Fork safety: the child has only this thread. What it uses is malloc
 /// (glibc makes it safe across fork), new threads, the lock file and the
 /// link descriptors, and `rcu`'s switch. The other threads ipft may still
-/// have hold none of it: the kallsyms preload only reads a file, the probe
+/// have hold none of it: the symbols preload only parses text, the probe
 /// server waits in accept(), the tracking expiry has been joined, the
 /// progress bars draw from this thread. The Ctrl-C handler's thread takes
 /// `rcu`'s lock only on a second signal, and signals are ignored from before

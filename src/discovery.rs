@@ -123,6 +123,8 @@ pub struct KernelFacts {
     /// Names of kfree_skb's drop reasons.
     pub drop_reasons: std::collections::HashMap<u64, String>,
     pub kallsyms: Kallsyms,
+    /// Every text symbol of the same read, for stacks.
+    pub symbols: std::sync::Arc<crate::stack::Symbols>,
     pub filter_funcs: FilterFunctions,
     /// Why some facts are missing (e.g. tracefs refused to list functions).
     pub note: Option<String>,
@@ -235,6 +237,7 @@ mod tests {
             tracepoints: Vec::new(),
             drop_reasons: Default::default(),
             kallsyms,
+            symbols: Default::default(),
             filter_funcs,
             note: None,
         }

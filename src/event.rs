@@ -109,8 +109,9 @@ pub struct Captured {
 /// The kernel stack captured at an event.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Stack {
-    /// Return addresses, innermost first.
-    Frames(Vec<u64>),
+    /// Return addresses, innermost first, and the address the event's
+    /// function was reported at (where the stack was taken).
+    Frames { at: u64, ips: Vec<u64> },
     /// bpf_get_stack failed with this error.
     Lost(i32),
 }
@@ -223,13 +224,14 @@ impl Event {
             e.stack = Some(Box::new(if len == 0 {
                 Stack::Lost(error)
             } else {
-                Stack::Frames(
-                    frames
+                Stack::Frames {
+                    at: e.faddr,
+                    ips: frames
                         .chunks_exact(8)
                         .map(|c| u64::from_ne_bytes(c.try_into().unwrap()))
                         .filter(|&ip| ip != 0)
                         .collect(),
-                )
+                }
             }));
         }
         Some(e)

@@ -149,7 +149,10 @@ fn decodes_sections_in_order() {
     );
     assert_eq!(
         *e.stack.unwrap(),
-        Stack::Frames(vec![0xffffffff81000010, 0xffffffff81000020])
+        Stack::Frames {
+            at: 0xffffffff81000000,
+            ips: vec![0xffffffff81000010, 0xffffffff81000020]
+        }
     );
     // A record shorter than its sections say is refused, not misread.
     let mut short = b.clone();

@@ -129,6 +129,7 @@ pub fn run(cli: Cli) -> Result<()> {
         backend.as_ref(),
         &targets,
         &facts.drop_reasons,
+        facts.symbols.clone(),
         extension.as_ref(),
         &selection,
         &funcs,
@@ -164,7 +165,8 @@ fn read_kernel_facts(tracefs: &Path) -> Result<KernelFacts> {
     let types = types?;
     let kallsyms = kallsyms.context("cannot read /proc/kallsyms")?;
     let skb_names: HashSet<&str> = types.funcs.iter().map(|f| f.name.as_str()).collect();
-    let kallsyms = Kallsyms::parse_wanted(&kallsyms, |name| skb_names.contains(name));
+    let kallsyms_text = kallsyms;
+    let kallsyms = Kallsyms::parse_wanted(&kallsyms_text, |name| skb_names.contains(name));
     if kallsyms.addresses_hidden() {
         bail!("/proc/kallsyms shows no addresses; run as root with kernel.kptr_restrict < 2");
     }
@@ -180,6 +182,7 @@ fn read_kernel_facts(tracefs: &Path) -> Result<KernelFacts> {
         tracepoints: types.tracepoints,
         drop_reasons: types.drop_reasons,
         kallsyms,
+        symbols: Arc::new(Symbols::from_kallsyms(kallsyms_text)),
         filter_funcs,
     })
 }
@@ -400,6 +403,7 @@ fn trace<'t>(
     backend: &dyn Backend,
     targets: &'t [Target],
     drop_reasons: &'t HashMap<u64, String>,
+    symbols: Arc<Symbols>,
     extension: Option<&'t Extension>,
     selection: &Selection,
     funcs: &Funcs,
@@ -463,9 +467,8 @@ fn trace<'t>(
         );
     }
 
-    // Read from /proc/kallsyms while attaching, before the first stack (the
-    // drop function's) needs it.
-    let symbols = Arc::new(Symbols::kernel());
+    // Parsed while attaching, before the first stack (the drop function's)
+    // needs it.
     std::thread::spawn({
         let symbols = symbols.clone();
         move || symbols.preload()

@@ -1,23 +1,23 @@
 //! Kernel stacks as people read them: every return address of an event's
 //! stack (src/event.rs, [`Stack`]) turned into `function+0x1a`, with
 //! ` [module]` for module code, from the text symbols of /proc/kallsyms
-//! (vmlinux, modules, and the BPF programs and trampolines the kernel lists
-//! as `[bpf]`).
+//! (vmlinux, modules, and the BPF programs the kernel lists as `[bpf]`).
 //!
-//! /proc/kallsyms is read once, after ipft's programs are loaded (so that
-//! their `[bpf]` symbols are in it): on a thread while attaching
-//! ([`Symbols::preload`]), else when the first stack is printed. Start-up's
-//! own read (src/kernel/kallsyms.rs, before load) cannot serve: it keeps
-//! only the skb functions and predates the programs. Lines are split by
-//! [`kallsyms::lines`]. The frames a stack starts with that are
-//! ipft's own machinery, not the packet's path (its programs and their
-//! trampolines, `[bpf]`; the raw tracepoint glue, `bpf_trace_run4`), are
-//! left out.
+//! The symbols are start-up's own read of /proc/kallsyms
+//! (src/session.rs), parsed on a thread while attaching
+//! ([`Symbols::preload`]): reading kallsyms a second time took seconds
+//! under emulation, and Ctrl-C waited for it before the results came.
+//! That read predates ipft's programs, so their frames cannot be named;
+//! they are not the packet's path anyway, and a stack is printed from the
+//! frame of the function it was taken at (an fentry program's stack starts
+//! in the program and its trampoline, a kprobe's at the function itself).
+//! Tracepoint stacks start after the kernel's glue that runs the program
+//! (`bpf_trace_run4`). Lines are split by [`kallsyms::lines`].
 //! Parsing and lookup are pure: tests feed kallsyms text.
 
 use crate::event::Stack;
 use crate::kernel::{kallsyms, VMLINUX};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 /// Module of BPF programs and trampolines in /proc/kallsyms.
 const BPF_MODULE: &str = "bpf";
@@ -93,18 +93,40 @@ impl Table {
         }
     }
 
-    /// ipft's own frames: BPF programs, trampolines, tracepoint glue.
-    fn is_ipfts(&self, addr: u64) -> bool {
-        self.lookup(addr).is_some_and(|s| {
-            self.module(s) == Some(BPF_MODULE) || GLUE.iter().any(|g| s.name.starts_with(g))
-        })
+    /// Where the packet's path starts in `ips`, a stack taken at `at`: the
+    /// frame of the function at `at` itself (a function backend); else
+    /// after the glue that ran a tracepoint's program; else after leading
+    /// `[bpf]` frames.
+    fn start_of(&self, at: u64, ips: &[u64]) -> usize {
+        let function = self.lookup(at).map(|s| s.addr);
+        let in_function = |ip: u64| self.lookup(ip).map(|s| s.addr) == function;
+        if function.is_some() {
+            if let Some(i) = ips.iter().position(|&ip| in_function(ip)) {
+                return i;
+            }
+        }
+        let glue = |ip: u64| {
+            self.lookup(ip)
+                .is_some_and(|s| GLUE.iter().any(|g| s.name.starts_with(g)))
+        };
+        if let Some(first) = ips.iter().position(|&ip| glue(ip)) {
+            return first + ips[first..].iter().take_while(|&&ip| glue(ip)).count();
+        }
+        ips.iter()
+            .position(|&ip| {
+                self.lookup(ip)
+                    .is_none_or(|s| self.module(s) != Some(BPF_MODULE))
+            })
+            .unwrap_or(ips.len())
     }
 }
 
-/// Symbolizes stacks; reads /proc/kallsyms on first use.
+/// Symbolizes stacks, from kallsyms text parsed on first use.
 #[derive(Debug, Default)]
 pub struct Symbols {
     table: OnceLock<Table>,
+    /// The text to parse; None: read /proc/kallsyms when first needed.
+    text: Mutex<Option<String>>,
 }
 
 impl Symbols {
@@ -113,40 +135,51 @@ impl Symbols {
         Symbols::default()
     }
 
-    /// Symbols from kallsyms text (tests).
+    /// Symbols from /proc/kallsyms text read earlier (start-up's), parsed
+    /// when first needed.
+    pub fn from_kallsyms(text: String) -> Symbols {
+        Symbols {
+            table: OnceLock::new(),
+            text: Mutex::new(Some(text)),
+        }
+    }
+
+    /// Symbols from kallsyms text, parsed now (tests).
     #[cfg(test)]
     pub fn from_text(text: &str) -> Symbols {
         let table = OnceLock::new();
         let _ = table.set(Table::parse(text));
-        Symbols { table }
+        Symbols {
+            table,
+            text: Mutex::new(None),
+        }
     }
 
     fn table(&self) -> &Table {
         self.table.get_or_init(|| {
+            let text = self.text.lock().ok().and_then(|mut t| t.take());
             // Unreadable: frames show as bare addresses, which is still right.
-            let text = std::fs::read_to_string("/proc/kallsyms").unwrap_or_default();
+            let text = text
+                .unwrap_or_else(|| std::fs::read_to_string("/proc/kallsyms").unwrap_or_default());
             Table::parse(&text)
         })
     }
 
-    /// Reads /proc/kallsyms now (on a thread of the caller's choice), so that
-    /// the first stack does not stall the reader while the kernel's buffer
-    /// fills: under emulation kallsyms takes seconds to read.
+    /// Parses the symbols now (on a thread of the caller's choice), so that
+    /// the first stack does not stall the reader.
     pub fn preload(&self) {
         self.table();
     }
 
-    /// The frames of `stack`, innermost first, without ipft's own leading
-    /// frames; None when the stack was lost (nothing to print).
+    /// The frames of `stack`, innermost first, from the function it was
+    /// taken at on (ipft's own frames before it are left out); None when
+    /// the stack was lost (nothing to print).
     pub fn frames(&self, stack: &Stack) -> Option<Vec<String>> {
-        let Stack::Frames(ips) = stack else {
+        let Stack::Frames { at, ips } = stack else {
             return None;
         };
         let table = self.table();
-        let start = ips
-            .iter()
-            .position(|&ip| !table.is_ipfts(ip))
-            .unwrap_or(ips.len());
+        let start = table.start_of(*at, ips);
         Some(ips[start..].iter().map(|&ip| table.format(ip)).collect())
     }
 }
@@ -164,7 +197,7 @@ pub struct StackCounts {
 impl StackCounts {
     pub fn add(&mut self, stack: Option<&Stack>) {
         match stack {
-            Some(Stack::Frames(_)) => self.captured += 1,
+            Some(Stack::Frames { .. }) => self.captured += 1,
             Some(Stack::Lost(_)) => self.lost += 1,
             None => {}
         }
@@ -207,19 +240,28 @@ ffffffffc0301000 t bpf_trampoline_6442455040\t[bpf]
 0000000000000000 T hidden_fn
 ";
 
+    const KFREE_SKB_REASON: u64 = 0xffffffff81b00000;
+
+    fn frames(at: u64, ips: &[u64]) -> Vec<String> {
+        let stack = Stack::Frames {
+            at,
+            ips: ips.to_vec(),
+        };
+        Symbols::from_text(KALLSYMS).frames(&stack).unwrap()
+    }
+
     #[test]
     fn frames_name_function_offset_and_module() {
-        let s = Symbols::from_text(KALLSYMS);
-        let stack = Stack::Frames(vec![
+        let ips = [
             0xffffffff81b00005,
             0xffffffff81a2b41a,
             0xffffffffc020003c,
             0xffffffff81a40120,
             0xffffffffc0001400,
             0xffffffff81a50010,
-        ]);
+        ];
         assert_eq!(
-            s.frames(&stack).unwrap(),
+            frames(KFREE_SKB_REASON, &ips),
             [
                 "kfree_skb_reason+0x5",
                 "nf_hook_slow+0x5a",
@@ -232,26 +274,38 @@ ffffffffc0301000 t bpf_trampoline_6442455040\t[bpf]
     }
 
     #[test]
-    fn leading_bpf_frames_are_ipfts_own_and_left_out() {
-        let s = Symbols::from_text(KALLSYMS);
-        let stack = Stack::Frames(vec![
+    fn stacks_start_at_the_function_they_were_taken_at() {
+        // fentry (IBT: reported at the function + 4): ipft's program and
+        // trampoline come first, unknown to start-up's symbols (here a
+        // stale [bpf] name and a module's range) and left out.
+        let ips = [
             0xffffffffc0300080,
-            0xffffffffc0301010,
+            0xffffffffc0201010,
             0xffffffff81b00009,
             0xffffffff81a2b41a,
-        ]);
+        ];
         assert_eq!(
-            s.frames(&stack).unwrap(),
+            frames(KFREE_SKB_REASON + 4, &ips),
             ["kfree_skb_reason+0x9", "nf_hook_slow+0x5a"]
         );
         // A BPF frame deeper down (a program calling into the kernel) stays.
-        let deeper = Stack::Frames(vec![0xffffffff81b00009, 0xffffffffc0300080]);
-        // The tracepoint backend's stacks start in the tracepoint's glue.
-        let tp = Stack::Frames(vec![0xffffffff812000fc, 0xffffffff81b00090]);
-        assert_eq!(s.frames(&tp).unwrap(), ["kfree_skb_reason+0x90"]);
         assert_eq!(
-            s.frames(&deeper).unwrap()[1],
+            frames(KFREE_SKB_REASON, &[0xffffffff81b00009, 0xffffffffc0300080])[1],
             "bpf_prog_6deef7357e7b4530_ipft_fentry_0+0x80 [bpf]"
+        );
+        // Tracepoints (reported at their id): after the glue that ran the
+        // program, whatever came before it.
+        assert_eq!(
+            frames(
+                42,
+                &[0xffffffffc0300080, 0xffffffff812000fc, 0xffffffff81b00090]
+            ),
+            ["kfree_skb_reason+0x90"]
+        );
+        // Neither found: leading [bpf] frames are left out.
+        assert_eq!(
+            frames(42, &[0xffffffffc0301010, 0xffffffff81a2b41a]),
+            ["nf_hook_slow+0x5a"]
         );
     }
 
@@ -260,13 +314,16 @@ ffffffffc0301000 t bpf_trampoline_6442455040\t[bpf]
         let s = Symbols::from_text(KALLSYMS);
         // Below every symbol: the address itself; data symbols are not
         // functions (the nearest text symbol is taken).
-        let stack = Stack::Frames(vec![0x1234, 0xffffffff81c00010]);
         assert_eq!(
-            s.frames(&stack).unwrap(),
+            frames(42, &[0x1234, 0xffffffff81c00010]),
             ["0x1234", "kfree_skb_reason+0x100010"]
         );
         assert_eq!(s.frames(&Stack::Lost(-14)), None);
-        assert_eq!(s.frames(&Stack::Frames(vec![])).unwrap(), [] as [String; 0]);
+        let empty = Stack::Frames {
+            at: KFREE_SKB_REASON,
+            ips: vec![],
+        };
+        assert_eq!(s.frames(&empty).unwrap(), [] as [String; 0]);
     }
 
     #[test]
@@ -274,7 +331,10 @@ ffffffffc0301000 t bpf_trampoline_6442455040\t[bpf]
         let mut c = StackCounts::default();
         assert_eq!(c.summary(), None);
         c.add(None);
-        c.add(Some(&Stack::Frames(vec![1])));
+        c.add(Some(&Stack::Frames {
+            at: 0,
+            ips: vec![1],
+        }));
         c.add(Some(&Stack::Lost(-14)));
         c.add(Some(&Stack::Lost(-14)));
         assert_eq!(

@@ -467,11 +467,10 @@ mod tests {
             "ffffffff81a2b3c0 T nf_hook_slow\nffffffff81b00000 T kfree_skb_reason\nffffffffc0001000 t veth_xmit\t[veth]\n",
         );
         let mut dropped = ev(1, 2, 0);
-        dropped.stack = Some(Box::new(crate::event::Stack::Frames(vec![
-            0xffffffff81b00005,
-            0xffffffff81a2b41a,
-            0xffffffffc0001010,
-        ])));
+        dropped.stack = Some(Box::new(crate::event::Stack::Frames {
+            at: 0xffffffff81b00000,
+            ips: vec![0xffffffff81b00005, 0xffffffff81a2b41a, 0xffffffffc0001010],
+        }));
         let mut lost = ev(1, 3, 0);
         lost.stack = Some(Box::new(crate::event::Stack::Lost(-14)));
         let mut buf = Vec::new();

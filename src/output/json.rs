@@ -179,11 +179,10 @@ mod tests {
             ret: None,
         };
         let mut e = Event {
-            stack: Some(Box::new(crate::event::Stack::Frames(vec![
-                0xffffffff81b00005,
-                0xffffffff81a2b41a,
-                0xffffffffc0001010,
-            ]))),
+            stack: Some(Box::new(crate::event::Stack::Frames {
+                at: 0xffffffff81b00000,
+                ips: vec![0xffffffff81b00005, 0xffffffff81a2b41a, 0xffffffffc0001010],
+            })),
             ..Event::default()
         };
         out.on_event(&e, f, vec![("reason".into(), "NETFILTER_DROP".into())])

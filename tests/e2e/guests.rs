@@ -408,10 +408,21 @@ fn boot(kernel: Kernel, release: impl FnOnce()) -> Result<PathBuf, String> {
 /// trouble (an oops, a panic, a warning) on, else its last lines.
 fn console_tail(log: &str) -> String {
     let lines: Vec<&str> = log.lines().collect();
-    let trouble = ["Kernel panic", "BUG:", "Oops", "general protection", "WARNING:"];
+    let trouble = [
+        "Kernel panic",
+        "BUG:",
+        "Oops",
+        "general protection",
+        "WARNING:",
+    ];
     let start = lines
         .iter()
         .position(|l| trouble.iter().any(|t| l.contains(t)))
         .unwrap_or(lines.len().saturating_sub(30));
-    lines[start..].iter().take(80).copied().collect::<Vec<_>>().join("\n")
+    lines[start..]
+        .iter()
+        .take(80)
+        .copied()
+        .collect::<Vec<_>>()
+        .join("\n")
 }
