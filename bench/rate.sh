@@ -48,6 +48,9 @@ print("highest loss-free rate (packets/s, every skb function traced):")
 for (backend, build), pps in best.items():
     other = best.get((backend, "base"))
     ratio = f"  ({pps / other:.2f}x base)" if build == "this" and other else ""
+    steps = [r for r in rows if (r["backend"], r["build"]) == (backend, build)]
+    if all(r["lost"] == 0 for r in steps):
+        ratio += "  (nothing lost at any step: the guest's packet rate was the limit)"
     print(f"  {backend:>13} {build:>5} {pps:>7.0f}{ratio}")
 stamp = datetime.date.today().isoformat()
 with open("bench/results-rate.jsonl", "a") as f:

@@ -278,7 +278,7 @@ fn check_flood_losses(kernel: Kernel) {
     }
     assert!(
         lost[0] > 0,
-        "a one-page buffer drained every 100 ms under a flood must lose events"
+        "a one-page buffer drained every 50 ms under a flood must lose events"
     );
     // Under emulation the reader's scheduling makes losses noisy, so the
     // default buffer is held to a bound rather than compared run to run.

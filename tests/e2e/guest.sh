@@ -284,8 +284,8 @@ echo $? > "$OUT/graph_tracepoint.rc"
 
 scenario flood
 # Flood: a marked ping flood with a deliberately small buffer that the
-# reader drains only on its 100 ms poll (no wakeups: a one-page ring holds
-# about a hundred events, the flood makes thousands in 100 ms, so it must
+# reader drains only on its 50 ms poll (no wakeups: a one-page ring holds
+# about a hundred events, the flood makes thousands in 50 ms, so it must
 # lose), then with the default buffer (64 pages) and wakeups; lost events are counted,
 # memory stays bounded. One after the other: the default buffer's losses
 # are measured alone (beside the other instance, on a busy host, they
