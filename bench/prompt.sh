@@ -10,7 +10,7 @@ ROUNDS=${1:-3}
 cargo build --release
 OUT=target/bench-prompt
 rm -rf "$OUT"
-newest() { ls /boot | grep -E "^$1\$" | sort -V | tail -n 1 | sed 's|^|/boot/|'; }
+. bench/lib.sh
 for label in ${GUESTS:-custom debian debian-6.12}; do
 	case $label in
 	custom) image=../shared/kernels/vmlinuz-6.1-ipft ;;

@@ -33,7 +33,7 @@ for backend in kprobe kprobe-multi ftrace tracepoint; do
 	for round in $(seq 1 "$ROUNDS"); do
 		err=$OUT/$backend.$round.err
 		: > "$err"
-		script -qfc "echo ipft-pid \$\$; exec $IPFT -b $backend -m $MARK -r '$regex'" /dev/null \
+		script -qfc "echo ipft-pid \$\$; exec $IPFT -v -b $backend -m $MARK -r '$regex'" /dev/null \
 			< /dev/null > "$err" 2>&1 &
 		wrapper=$!
 		until grep -q "Trace ready!" "$err"; do

@@ -15,14 +15,8 @@ cargo build --release
 OUT=target/bench-rate
 rm -rf "$OUT"
 mkdir -p "$OUT"
-base_bin=
-if [ -n "${BASE:-}" ]; then
-	git worktree remove --force target/bench-base 2>/dev/null || true
-	git worktree add --detach target/bench-base "$BASE" > /dev/null
-	# (its own target folder, kept between runs: a rebuild is incremental)
-	(cd target/bench-base && CARGO_TARGET_DIR=../bench-base-target cargo build --release -q)
-	base_bin=$PWD/target/bench-base-target/release/ipft
-fi
+. bench/lib.sh
+build_base
 timeout 3000 vng --run ../shared/kernels/vmlinuz-6.1-ipft --disable-kvm --force-9p --memory 2G --cpus 2 \
 	--rwdir "$PWD/$OUT" \
 	--exec "STEP_S=${STEP_S:-3} bash $PWD/bench/rate_guest.sh $PWD/$OUT $PWD/target/release/ipft '$BACKENDS' $base_bin" \

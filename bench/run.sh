@@ -16,9 +16,8 @@ cargo build --release
 OUT=target/bench
 rm -rf "$OUT"
 mkdir -p "$OUT"
-# Each kernel by its exact series (a regex on the whole name): a glob like
-# vmlinuz-6.1* would also match 6.12, and vmlinuz-6.1.0-*-amd64 the -rt flavour.
-newest() { ls /boot | grep -E "^$1\$" | sort -V | tail -n 1 | sed 's|^|/boot/|'; }
+# Each kernel by its exact series (newest: a regex on the whole name).
+. bench/lib.sh
 # GUESTS: which kernels, by label (the real-time ones are installed by
 # scripts/deps.sh too, and measured when asked: GUESTS="debian-rt debian-6.12-rt").
 GUESTS=${GUESTS:-debian custom debian-6.12}

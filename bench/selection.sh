@@ -16,16 +16,9 @@ ROUNDS=${2:-3}
 cargo build --release
 OUT=target/bench-selection
 rm -rf "$OUT"
-base_bin=
-if [ -n "${BASE:-}" ]; then
-	git worktree remove --force target/bench-base 2>/dev/null || true
-	git worktree add --detach target/bench-base "$BASE" > /dev/null
-	# (its own target folder, kept between runs: a rebuild is incremental)
-	(cd target/bench-base && CARGO_TARGET_DIR=../bench-base-target cargo build --release -q)
-	base_bin=$PWD/target/bench-base-target/release/ipft
-fi
-# (exactly Debian's 6.1: the glob vmlinuz-6.1.0-*-amd64 also matches its -rt flavour)
-debian=/boot/$(ls /boot | grep -E '^vmlinuz-6\.1\.0-[0-9]+-amd64$' | sort -V | tail -n 1)
+. bench/lib.sh
+build_base
+debian=$(newest 'vmlinuz-6\.1\.0-[0-9]+-amd64')
 GUESTS=${GUESTS:-custom debian}
 for run in "custom:kprobe-multi:../shared/kernels/vmlinuz-6.1-ipft" "debian:kprobe:$debian"; do
 	label=${run%%:*}

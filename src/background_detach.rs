@@ -288,9 +288,15 @@ pub fn start(
         .iter()
         .map(|&s| (s, set_action(s, libc::SIG_IGN)))
         .collect();
+    // (Not Drop: the parent's descriptors stay open until it exits, which
+    // is what the child waits for.)
+    let parent_gone = ParentGone::new();
     // SAFETY: see above for what the child relies on.
     let pid = unsafe { libc::fork() };
     if pid == 0 {
+        if let Some(p) = parent_gone {
+            p.wait();
+        }
         child(links, lock, held, expedite);
     }
     let failed = (pid < 0).then(std::io::Error::last_os_error);
@@ -311,6 +317,44 @@ pub fn start(
     // nothing, and dropping them here would only cost time.
     std::mem::forget(links);
     Ok(pid as u32)
+}
+
+/// A pipe whose write end only the parent keeps: the child reads EOF when
+/// the parent has exited. The child starts detaching then, not before:
+/// removing probes (expedited RCU grace periods, IPIs to every CPU) took
+/// the vCPUs of a 2-CPU guest from the parent's last steps, and the prompt
+/// waited for it. The kill switch is set, so the wait costs the probes
+/// nothing but their entry.
+struct ParentGone {
+    read: libc::c_int,
+    write: libc::c_int,
+}
+
+impl ParentGone {
+    fn new() -> Option<ParentGone> {
+        let mut fds = [0; 2];
+        // SAFETY: a valid array of two descriptors.
+        (unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } == 0).then_some(ParentGone {
+            read: fds[0],
+            write: fds[1],
+        })
+    }
+
+    /// In the child: until the parent has exited, at most a few seconds
+    /// (the probes stay until the detach anyway).
+    fn wait(self) {
+        // SAFETY: plain calls on descriptors this process owns.
+        unsafe {
+            libc::close(self.write);
+            let mut poll = libc::pollfd {
+                fd: self.read,
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            libc::poll(&mut poll, 1, 5000);
+            libc::close(self.read);
+        }
+    }
 }
 
 /// The detaching process: never returns.

@@ -115,7 +115,11 @@ impl Expiry {
             let (stop, expired) = (stop.clone(), expired.clone());
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
-                    std::thread::sleep(Duration::from_millis(200));
+                    // (Unparked by drop: the stop does not wait out a sleep.)
+                    std::thread::park_timeout(Duration::from_millis(200));
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
                     let n = expire(&handle, monotonic_ns(), timeout.as_nanos() as u64);
                     expired.fetch_add(n, Ordering::Relaxed);
                 }
@@ -138,6 +142,7 @@ impl Drop for Expiry {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(t) = self.thread.take() {
+            t.thread().unpark();
             let _ = t.join();
         }
     }
