@@ -6,9 +6,10 @@
 # traffic while attached, and ipft's peak RSS. Prints a table and writes
 # bench/results.json. Takes 20-35 minutes; run as root:
 #   bash bench/run.sh [FLOOD_COUNT]
-# GUESTS="debian-rt debian-6.12-rt" measures the real-time kernels instead
-# (the 6.1 one: apt-get install linux-image-rt-amd64); each row has ipft's
-# start-up estimate of the detach beside the measured one.
+# GUESTS="debian-rt debian-6.12-rt" DEST=bench/results-rt.json measures the
+# real-time kernels instead (the 6.1 one: apt-get install
+# linux-image-rt-amd64); each row has ipft's start-up estimate of the detach
+# beside the measured one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 COUNT=${1:-5000}
@@ -38,4 +39,4 @@ for label in $GUESTS; do
 		> "$OUT/$label/vng.log" 2>&1 || true
 	[ -f "$OUT/$label/done" ] || { echo "guest $label did not finish: see $OUT/$label" >&2; exit 1; }
 done
-python3 bench/report.py "$OUT" bench/results.json
+python3 bench/report.py "$OUT" "${DEST:-bench/results.json}"

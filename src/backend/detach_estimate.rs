@@ -79,6 +79,9 @@ const KPROBE_RCU_NORMAL_S: f64 = 0.73;
 /// Seconds per fentry/fexit program removed (one trampoline update and an
 /// RCU-tasks grace period each): 0.12 s on 6.1, 0.155-0.177 s on 6.12.
 const FENTRY_S: f64 = 0.15;
+/// On real-time kernels (bench/run.sh, 2026-11-28): 24 in 13.0 s on 6.1-rt,
+/// 25 in 11.2 s on 6.12-rt.
+const FENTRY_REALTIME_S: f64 = 0.5;
 /// Seconds per multi-kprobe link: a whole link goes at once (0.73-1.16 s
 /// for five links on 6.12, 2.4 s on 6.12-rt).
 const KPROBE_MULTI_LINK_S: f64 = 0.5;
@@ -93,6 +96,7 @@ pub fn estimate(plan: &Plan, rcu: &KernelRcu) -> Duration {
         BackendKind::Kprobe if rcu.rcu_normal => probes * KPROBE_RCU_NORMAL_S,
         BackendKind::Kprobe if plan.expedite => probes * KPROBE_EXPEDITED_S,
         BackendKind::Kprobe => probes * KPROBE_S,
+        BackendKind::Ftrace if rcu.realtime || rcu.rcu_normal => probes * FENTRY_REALTIME_S,
         BackendKind::Ftrace => probes * FENTRY_S,
         BackendKind::KprobeMulti => {
             let links = plan.positions * if plan.graph { 2 } else { 1 };
@@ -195,6 +199,10 @@ mod tests {
         // 1,383 fentry programs on 6.1: 164-215 s measured.
         let ftrace = secs(&plan(BackendKind::Ftrace, 1383), &plain);
         assert!((164.0..=215.0).contains(&ftrace), "{ftrace}");
+        // fentry on real-time kernels: 13.0 s for 24 (6.1-rt), 11.2 s for 25
+        // (6.12-rt) measured.
+        assert!((secs(&plan(BackendKind::Ftrace, 24), &RT) - 13.0).abs() < 2.0);
+        assert!((secs(&plan(BackendKind::Ftrace, 25), &RT) - 11.2).abs() < 2.0);
         // kprobe-multi: a few seconds, whatever the count.
         assert!(secs(&plan(BackendKind::KprobeMulti, 1736), &RT) < 5.0);
         assert_eq!(secs(&plan(BackendKind::Tracepoint, 30), &RT), 0.0);
