@@ -16,11 +16,8 @@ rm -rf "$OUT"
 mkdir -p "$OUT"
 . bench/lib.sh
 build_base
-timeout 3000 vng --run ../shared/kernels/vmlinuz-6.1-ipft --disable-kvm --force-9p --memory 2G --cpus 2 \
-	--rwdir "$PWD/$OUT" \
-	--exec "bash $PWD/bench/events_guest.sh $PWD/$OUT $PWD/target/release/ipft $COUNT $ROUNDS $base_bin" \
-	> "$OUT/vng.log" 2>&1 || true
-[ -f "$OUT/done" ] || { echo "guest did not finish: see $OUT" >&2; exit 1; }
+run_guest "$OUT" ../shared/kernels/vmlinuz-6.1-ipft \
+	"bash $PWD/bench/events_guest.sh $PWD/$OUT $PWD/target/release/ipft $COUNT $ROUNDS $base_bin"
 python3 - "$OUT/events.jsonl" <<'PY'
 import json, sys
 print(f"{'round':>5} {'run':>8} {'events':>9} {'lost':>8} {'flood s':>8} {'events/s':>9} {'pps':>7}")

@@ -18,3 +18,13 @@ build_base() {
 	(cd target/bench-base && CARGO_TARGET_DIR=../bench-base-target cargo build --release -q)
 	base_bin=$PWD/target/bench-base-target/release/ipft
 }
+
+# run_guest DIR IMAGE COMMAND: boots kernel IMAGE under qemu (software
+# emulation, 2 vCPUs, 2 GiB) with DIR (relative to the repository) writable,
+# runs COMMAND there (its console in DIR/vng.log), and exits the script
+# unless the guest script wrote DIR/done.
+run_guest() {
+	timeout 3000 vng --run "$2" --disable-kvm --force-9p --memory 2G --cpus 2 \
+		--rwdir "$PWD/$1" --exec "$3" > "$1/vng.log" 2>&1 || true
+	[ -f "$1/done" ] || { echo "guest did not finish: see $1" >&2; exit 1; }
+}

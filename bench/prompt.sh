@@ -19,11 +19,8 @@ for label in ${GUESTS:-custom debian debian-6.12}; do
 	*) echo "unknown guest $label (custom, debian, debian-6.12)" >&2; exit 2 ;;
 	esac
 	mkdir -p "$OUT/$label"
-	timeout 3000 vng --run "$image" --disable-kvm --force-9p --memory 2G --cpus 2 \
-		--rwdir "$PWD/$OUT/$label" \
-		--exec "bash $PWD/bench/prompt_guest.sh $PWD/$OUT/$label $PWD/target/release/ipft $ROUNDS" \
-		> "$OUT/$label/vng.log" 2>&1 || true
-	[ -f "$OUT/$label/done" ] || { echo "guest $label did not finish: see $OUT/$label" >&2; exit 1; }
+	run_guest "$OUT/$label" "$image" \
+		"bash $PWD/bench/prompt_guest.sh $PWD/$OUT/$label $PWD/target/release/ipft $ROUNDS"
 done
 python3 - "$OUT" <<'PY'
 import json, re, sys

@@ -17,11 +17,8 @@ rm -rf "$OUT"
 mkdir -p "$OUT"
 . bench/lib.sh
 build_base
-timeout 3000 vng --run ../shared/kernels/vmlinuz-6.1-ipft --disable-kvm --force-9p --memory 2G --cpus 2 \
-	--rwdir "$PWD/$OUT" \
-	--exec "STEP_S=${STEP_S:-3} bash $PWD/bench/rate_guest.sh $PWD/$OUT $PWD/target/release/ipft '$BACKENDS' $base_bin" \
-	> "$OUT/vng.log" 2>&1 || true
-[ -f "$OUT/done" ] || { echo "guest did not finish: see $OUT" >&2; exit 1; }
+run_guest "$OUT" ../shared/kernels/vmlinuz-6.1-ipft \
+	"STEP_S=${STEP_S:-3} bash $PWD/bench/rate_guest.sh $PWD/$OUT $PWD/target/release/ipft '$BACKENDS' $base_bin"
 rev=$(git rev-parse --short HEAD)
 python3 - "$OUT/rate.jsonl" "$rev" "${BASE:-}" <<'PY'
 import json, sys, datetime

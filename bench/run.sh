@@ -33,10 +33,7 @@ for label in $GUESTS; do
 	esac
 	[ -n "$image" ] || { echo "no kernel for $label in /boot: bash scripts/deps.sh" >&2; exit 1; }
 	mkdir -p "$OUT/$label"
-	timeout 3000 vng --run "$image" --disable-kvm --force-9p --memory 2G --cpus 2 \
-		--rwdir "$PWD/$OUT/$label" \
-		--exec "bash $PWD/bench/guest.sh $PWD/$OUT/$label $PWD/target/release/ipft $COUNT" \
-		> "$OUT/$label/vng.log" 2>&1 || true
-	[ -f "$OUT/$label/done" ] || { echo "guest $label did not finish: see $OUT/$label" >&2; exit 1; }
+	run_guest "$OUT/$label" "$image" \
+		"bash $PWD/bench/guest.sh $PWD/$OUT/$label $PWD/target/release/ipft $COUNT"
 done
 python3 bench/report.py "$OUT" "${DEST:-bench/results.json}"

@@ -27,11 +27,8 @@ for run in "custom:kprobe-multi:../shared/kernels/vmlinuz-6.1-ipft" "debian:kpro
 	backend=${rest%%:*}
 	image=${rest#*:}
 	mkdir -p "$OUT/$label"
-	timeout 3000 vng --run "$image" --disable-kvm --force-9p --memory 2G --cpus 2 \
-		--rwdir "$PWD/$OUT/$label" \
-		--exec "bash $PWD/bench/selection_guest.sh $PWD/$OUT/$label $PWD/target/release/ipft $backend $COUNT $ROUNDS $base_bin" \
-		> "$OUT/$label/vng.log" 2>&1 || true
-	[ -f "$OUT/$label/done" ] || { echo "guest $label did not finish: see $OUT/$label" >&2; exit 1; }
+	run_guest "$OUT/$label" "$image" \
+		"bash $PWD/bench/selection_guest.sh $PWD/$OUT/$label $PWD/target/release/ipft $backend $COUNT $ROUNDS $base_bin"
 done
 python3 - "$OUT" <<'PY'
 import json, sys
